@@ -1,0 +1,60 @@
+# Shared helpers: paths, wildcard constraints and config lookups used by every rule file.
+from tracekd.config import merged_training, setting_by_name
+
+
+R = config["results"]
+DATASETS = list(config["datasets"])
+MODELS = list(config["models"])
+SETTINGS = [s["name"] for s in config["settings"]]
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in names)
+
+
+wildcard_constraints:
+    dataset=_alternatives(DATASETS),
+    model=_alternatives(MODELS),
+    setting=_alternatives(SETTINGS),
+
+
+def setting_cfg(wildcards):
+    return setting_by_name(config, wildcards.setting)
+
+
+def model_cfg(wildcards):
+    return config["models"][wildcards.model]
+
+
+def base_model(wildcards):
+    """Input: the locally built model folder, for models the workflow builds (the demo)."""
+    if "build" in config["models"][wildcards.model]:
+        return f"{R}/models/{wildcards.model}"
+    return []
+
+
+def base_path(wildcards):
+    cfg = config["models"][wildcards.model]
+    return f"{R}/models/{wildcards.model}" if "build" in cfg else cfg["name_or_path"]
+
+
+def adapter(wildcards):
+    """Input: the fine-tuned adapter, except for the prompt baseline."""
+    if setting_by_name(config, wildcards.setting)["target"] == "none":
+        return []
+    return f"{R}/{wildcards.dataset}/{wildcards.model}/{wildcards.setting}/adapter"
+
+
+def job_resources(stage):
+    return config["resources"][stage]
+
+
+def all_targets():
+    run = expand(
+        f"{R}/{{dataset}}/{{model}}/{{setting}}/confusion.png",
+        dataset=DATASETS,
+        model=MODELS,
+        setting=SETTINGS,
+    )
+    reports = expand(f"{R}/{{dataset}}/decomposition_report.json", dataset=DATASETS)
+    return run + reports + [f"{R}/tables/table3.tex", f"{R}/tables/summary.csv"]

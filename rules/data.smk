@@ -1,0 +1,38 @@
+# Raw data (download or synthetic generation) and decomposition into one row per problem.
+
+
+rule raw_data:
+    output:
+        directory(f"{R}/{{dataset}}/raw"),
+    params:
+        dataset=lambda wc: config["datasets"][wc.dataset],
+        tasks=lambda wc: config["datasets"][wc.dataset].get("tasks", []),
+    log:
+        f"{R}/logs/raw_data/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/raw_data/{{dataset}}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    script:
+        "../workflow/scripts/raw_data.py"
+
+
+rule decompose:
+    input:
+        f"{R}/{{dataset}}/raw",
+    output:
+        table=f"{R}/{{dataset}}/decomposed.parquet",
+        report=f"{R}/{{dataset}}/decomposition_report.json",
+    params:
+        dataset=lambda wc: config["datasets"][wc.dataset],
+        name=lambda wc: wc.dataset,
+    log:
+        f"{R}/logs/decompose/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/decompose/{{dataset}}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../workflow/scripts/decompose.py"

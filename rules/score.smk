@@ -1,0 +1,19 @@
+# Per-sample answer and trace scores.
+
+
+rule score:
+    input:
+        f"{R}/{{dataset}}/{{model}}/{{setting}}/predictions.parquet",
+    output:
+        f"{R}/{{dataset}}/{{model}}/{{setting}}/scores.parquet",
+    params:
+        answer_rule=lambda wc: config["datasets"][wc.dataset]["answer_rule"],
+    log:
+        f"{R}/logs/score/{{dataset}}/{{model}}/{{setting}}.log",
+    benchmark:
+        f"{R}/benchmarks/score/{{dataset}}/{{model}}/{{setting}}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    script:
+        "../workflow/scripts/score.py"

@@ -1,0 +1,313 @@
+"""Traces: render (category, relevant facts) into the SFT target, parse model output back.
+
+A trace is the paper's two checkable steps written out by a per-dataset template, e.g.
+``The reasoning task in the question is: {category}. I need to use the following facts to
+answer the question: {facts}``. The facts are a JSON list, so a rendered trace parses back to
+exactly its category and facts (a round-trip property test guards this).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import polars as pl
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+
+#: what each setting trains on (DESIGN.md, "settings")
+TARGETS = ("none", "answer", "trace")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One fine-tuning setting: its name (a path wildcard) and what it trains on."""
+
+    name: str
+    target: str  # "none" (prompt baseline), "answer" (vanilla) or "trace"
+    corruption: str | None = None  # None: the gold trace; "random": the paper's incorrect trace
+    seed: int = 0
+
+    @property
+    def trains(self) -> bool:
+        """Whether this setting fine-tunes the model (the prompt baseline does not)."""
+        return self.target != "none"
+
+
+@dataclass(frozen=True)
+class TraceTemplate:
+    """A dataset's trace sentence with ``{category}`` and ``{facts}`` placeholders."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        for field in ("{category}", "{facts}"):
+            if self.text.count(field) != 1:
+                raise ValueError(f"trace template must contain {field} exactly once: {self.text!r}")
+
+    def render(self, category: str, facts: Sequence[str]) -> str:
+        """The trace for ``category`` and ``facts`` (facts as a JSON list)."""
+        # one pass, so a category that itself reads "{facts}" is not substituted again
+        values = {"{category}": category, "{facts}": render_list(facts)}
+        return re.sub(r"\{category\}|\{facts\}", lambda m: values[m.group(0)], self.text)
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        parts = re.split(r"(\{category\}|\{facts\})", self.text)
+        regex = []
+        for part in parts:
+            if part == "{category}":
+                regex.append(r"(?P<category>.*?)")
+            elif part == "{facts}":
+                regex.append(r"(?P<facts>\[.*\])")
+            else:
+                # tolerate the model's whitespace drift around the fixed words
+                regex.append(r"\s*".join(re.escape(word) for word in part.split()))
+                if part[:1].isspace():
+                    regex.insert(len(regex) - 1, r"\s*")
+                if part[-1:].isspace():
+                    regex.append(r"\s*")
+        return re.compile("^" + "".join(regex) + "$", re.DOTALL)
+
+    def parse(self, trace: str) -> tuple[str | None, list[str] | None]:
+        """Category and facts of a trace; ``None`` for a part that cannot be read."""
+        match = self._pattern.match(trace.strip())
+        if match is None:
+            return None, None
+        return match.group("category").strip(), parse_list(match.group("facts"))
+
+
+def render_list(items: Sequence[str]) -> str:
+    """A list of strings as the JSON literal models write and we parse back."""
+    return json.dumps(list(items), ensure_ascii=False)
+
+
+def parse_list(text: str) -> list[str] | None:
+    """Read a JSON or Python list literal of strings; ``None`` when it is not one (never ``eval``)."""
+    text = text.strip()
+    for reader in (json.loads, ast.literal_eval):
+        try:
+            value = reader(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return [str(v) for v in value]
+    return None
+
+
+def render_prompt(template: str, context: Sequence[str], question: str) -> str:
+    """The user message: the dataset's prompt template with the context list and question."""
+    # one pass, so a context sentence that reads "{question}" is not substituted again
+    values = {"{context}": render_list(context), "{question}": question}
+    return re.sub(r"\{context\}|\{question\}", lambda m: values[m.group(0)], template)
+
+
+def render_completion(
+    setting: Setting, template: TraceTemplate, answers: Sequence[str], category: str, facts: Sequence[str]
+) -> str:
+    """The SFT target: the answer alone (vanilla, prompt) or trace then answer."""
+    answer = render_list(answers)
+    if setting.target != "trace":
+        return answer
+    trace = template.render(category, facts)
+    return f"{THINK_OPEN}{trace}{THINK_CLOSE} {ANSWER_OPEN}{answer}{ANSWER_CLOSE}"
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    """A model output split into its trace steps and answer, with how well it parsed."""
+
+    trace_text: str | None
+    category: str | None
+    facts: list[str] | None
+    answer: str | None
+    status: str
+
+
+def parse_output(text: str, template: TraceTemplate) -> ParsedOutput:
+    """Split a raw generation into trace text, category, facts and answer.
+
+    Status is ``ok``, ``no_trace`` (an answer with no think span), ``unterminated`` (a think or
+    answer tag never closed), ``bad_trace`` (the think span does not follow the template),
+    ``bad_facts`` (the facts are not a list of strings) or ``empty``. Nothing is dropped: the
+    answer falls back to whatever text follows the trace, or the whole output.
+    """
+    text = text.strip()
+    if not text:
+        return ParsedOutput(None, None, None, None, "empty")
+    status = "ok"
+    trace_text: str | None = None
+    rest = text
+    # the last think span is the model's own (Qwen3's template may open an empty one)
+    start = text.rfind(THINK_OPEN)
+    if start >= 0:
+        end = text.find(THINK_CLOSE, start)
+        if end < 0:
+            trace_text, rest, status = text[start + len(THINK_OPEN) :], "", "unterminated"
+        else:
+            trace_text = text[start + len(THINK_OPEN) : end]
+            rest = text[end + len(THINK_CLOSE) :]
+    span = _answer_span(rest)
+    if span is None:
+        answer_text = rest.strip() or None
+    else:
+        answer_text, closed = span
+        if not closed:
+            status = "unterminated"
+    if trace_text is None:
+        return ParsedOutput(None, None, None, answer_text, "no_trace" if status == "ok" else status)
+    category, facts = template.parse(trace_text)
+    if status == "ok" and category is None:
+        status = "bad_trace"
+    elif status == "ok" and facts is None:
+        status = "bad_facts"
+    return ParsedOutput(trace_text.strip(), category, facts, answer_text, status)
+
+
+def _answer_span(text: str) -> tuple[str, bool] | None:
+    start = text.find(ANSWER_OPEN)
+    if start < 0:
+        return None
+    end = text.find(ANSWER_CLOSE, start)
+    if end < 0:
+        return text[start + len(ANSWER_OPEN) :].strip(), False
+    return text[start + len(ANSWER_OPEN) : end].strip(), True
+
+
+# ---------------------------------------------------------------- incorrect traces
+
+
+def row_rng(seed: int, setting: str, row_id: str) -> random.Random:
+    """An RNG for one row, independent of row order (a stable hash, not Python's salted one)."""
+    digest = hashlib.sha256(f"{seed}\x00{setting}\x00{row_id}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """A wrong trace: the drawn category and facts, and where the facts came from."""
+
+    category: str
+    facts: list[str]
+    relevant: list[int]  # indices into the row's context; -1 for a fact borrowed from elsewhere
+    source: str  # "same_context", "other_context" or "mixed"
+
+
+def corrupt_trace(
+    rng: random.Random,
+    *,
+    category: str,
+    categories: Sequence[str],
+    context: Sequence[str],
+    relevant: Sequence[int],
+    donors: Sequence[Sequence[str]],
+) -> Corruption:
+    """The paper's incorrect trace: another category, and as many facts as the gold set, none gold.
+
+    Facts come from the non-relevant sentences of the same context; when it has too few, the rest
+    are drawn from other problems' contexts (``donors``), skipping sentences equal to a gold fact.
+    """
+    others = sorted(c for c in set(categories) if c != category)
+    if not others:
+        raise ValueError(f"cannot corrupt category {category!r}: the dataset has no other category")
+    wrong_category = rng.choice(others)
+    gold_text = {context[i] for i in relevant}
+    k = max(len(relevant), 1)
+    pool = [i for i in range(len(context)) if i not in set(relevant) and context[i] not in gold_text]
+    picked = sorted(rng.sample(pool, min(k, len(pool))))
+    facts = [context[i] for i in picked]
+    indices = list(picked)
+    borrowed = 0
+    for _ in range(100 * k):
+        if len(facts) >= k or not donors:
+            break
+        donor = donors[rng.randrange(len(donors))]
+        if not donor:
+            continue
+        sentence = donor[rng.randrange(len(donor))]
+        if sentence in gold_text or sentence in facts:
+            continue
+        facts.append(sentence)
+        indices.append(-1)
+        borrowed += 1
+    if len(facts) < k:
+        raise ValueError("cannot draw enough non-gold facts for an incorrect trace")
+    source = "same_context" if borrowed == 0 else ("other_context" if not picked else "mixed")
+    return Corruption(wrong_category, facts, indices, source)
+
+
+def build_traces(
+    decomposed: pl.DataFrame,
+    *,
+    setting: Setting,
+    trace_template: TraceTemplate,
+    prompt_template: str,
+    categories: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """SFT examples for one setting: id, split, prompt, completion and the trace fields.
+
+    ``trace_category``/``trace_facts``/``trace_relevant`` are what the completion's trace says
+    (gold for ``correct``, drawn for ``incorrect``, null when the target has no trace);
+    ``corruption`` records how an incorrect trace was drawn.
+    """
+    rows = decomposed.select("id", "split", "category", "context", "question", "answers", "relevant")
+    cats = list(categories) if categories is not None else sorted(set(rows["category"].to_list()))
+    contexts = rows["context"].to_list()
+    # donors in id order, not row order, so a row's incorrect trace does not depend on where it
+    # sits in the frame (its own sentences are never drawn: they are gold or already picked)
+    ids = rows["id"].to_list()
+    donors = [contexts[j] for j in sorted(range(len(ids)), key=ids.__getitem__)]
+    out: dict[str, list] = {k: [] for k in _TRACE_COLUMNS}
+    for row in rows.iter_rows(named=True):
+        context, relevant = list(row["context"]), list(row["relevant"])
+        if setting.target == "trace" and setting.corruption is not None:
+            if setting.corruption != "random":
+                raise ValueError(f"unknown corruption scheme {setting.corruption!r}")
+            rng = row_rng(setting.seed, setting.name, row["id"])
+            bad = corrupt_trace(
+                rng,
+                category=row["category"],
+                categories=cats,
+                context=context,
+                relevant=relevant,
+                donors=donors,
+            )
+            t_cat, t_facts, t_rel, source = bad.category, bad.facts, bad.relevant, bad.source
+        elif setting.target == "trace":
+            t_cat, t_rel, source = row["category"], relevant, "gold"
+            t_facts = [context[j] for j in relevant]
+        else:
+            t_cat, t_facts, t_rel, source = None, None, None, None
+        completion = render_completion(
+            setting, trace_template, row["answers"], t_cat or "", t_facts or []
+        )
+        out["id"].append(row["id"])
+        out["split"].append(row["split"])
+        out["setting"].append(setting.name)
+        out["prompt"].append(render_prompt(prompt_template, context, row["question"]))
+        out["completion"].append(completion)
+        out["trace_category"].append(t_cat)
+        out["trace_facts"].append(t_facts)
+        out["trace_relevant"].append(t_rel)
+        out["corruption"].append(source)
+    return pl.DataFrame(out, schema=_TRACE_COLUMNS)
+
+
+_TRACE_COLUMNS: Mapping[str, pl.DataType] = {
+    "id": pl.String,
+    "split": pl.String,
+    "setting": pl.String,
+    "prompt": pl.String,
+    "completion": pl.String,
+    "trace_category": pl.String,
+    "trace_facts": pl.List(pl.String),
+    "trace_relevant": pl.List(pl.Int64),
+    "corruption": pl.String,
+}

@@ -1,0 +1,177 @@
+"""End-to-end: the demo DAG at its smallest, run twice; plus dry-run plans of the paper's config."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from polars.testing import assert_frame_equal
+
+from tracekd.score import score_predictions
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = ("prompt", "vanilla", "correct", "incorrect")
+
+
+def snakemake(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run Snakemake on the project's Snakefile; fail the test with its output on error."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), *args]
+    proc = subprocess.run(cmd, cwd=cwd or ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return proc
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    counts = {}
+    block = stdout.split("Job stats:", 1)[1]
+    for line in block.splitlines()[3:]:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not match:
+            break
+        counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def smallest_demo_config(results: Path) -> dict:
+    """config/demo.yaml shrunk to a few dozen problems and a model of a few thousand weights."""
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    config["results"] = str(results)
+    babi = config["datasets"]["bAbI"]
+    babi["source"]["stories"] = {"train": 4, "test": 2}
+    config["models"]["tiny"]["build"].update(
+        vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1,
+    )
+    config["models"]["tiny"]["training"].update(epochs=1, save_steps=1000, logging_steps=1)
+    config["inference"]["max_new_tokens"] = 48
+    return config
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The smallest demo, run twice in separate folders with the same config and seed."""
+    runs = []
+    for name in ("first", "second"):
+        work = tmp_path_factory.mktemp(name)
+        config = work / "config.yaml"
+        config.write_text(yaml.safe_dump(smallest_demo_config(work / "results")))
+        snakemake("--configfile", str(config), "--cores", "2", "--directory", str(work), "all")
+        runs.append(work / "results")
+    return runs
+
+
+@pytest.mark.slow
+def test_every_output_has_its_schema(demo_runs: list[Path]) -> None:
+    results = demo_runs[0]
+    decomposed = pl.read_parquet(results / "bAbI" / "decomposed.parquet")
+    assert decomposed.schema["context"] == pl.List(pl.String)
+    assert decomposed.schema["relevant"] == pl.List(pl.Int64)
+    assert decomposed.schema["answers"] == pl.List(pl.String)
+    assert {"id", "split", "category", "question", "task"} <= set(decomposed.columns)
+    assert decomposed["id"].is_unique().all()
+    assert decomposed.height == 11 * (4 + 2)  # one question per story, 11 tasks
+    report = json.loads((results / "bAbI" / "decomposition_report.json").read_text())
+    assert sum(c["kept"] for c in report["per_category"].values()) == decomposed.height
+
+    for setting in SETTINGS:
+        traces = pl.read_parquet(results / "bAbI" / "traces" / f"{setting}.parquet")
+        assert traces.columns == [
+            "id", "split", "setting", "prompt", "completion",
+            "trace_category", "trace_facts", "trace_relevant", "corruption",
+        ]
+        assert traces.height == decomposed.height
+        run = results / "bAbI" / "tiny" / setting
+        predictions = pl.read_parquet(run / "predictions.parquet")
+        assert predictions.height == 22
+        assert {"output", "pred_category", "pred_facts", "pred_answer", "parse_status",
+                "trace_tokens"} <= set(predictions.columns)
+        scores = pl.read_parquet(run / "scores.parquet")
+        assert scores["id"].to_list() == predictions["id"].to_list()
+        assert scores.schema["answer_correct"] == pl.Boolean
+        assert scores.schema["trace_correct"] == pl.Boolean
+        confusion = json.loads((run / "confusion.json").read_text())
+        assert confusion["n"] == 22
+        assert sum(confusion["counts"].values()) == 22
+        assert (run / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+        if setting != "prompt":
+            metrics = json.loads((run / "adapter" / "training_metrics.json").read_text())
+            assert metrics["examples"] == 44 and metrics["loss_curve"]
+            assert not list((run / "adapter").glob("tokenizer*"))
+
+    summary = pl.read_csv(results / "tables" / "summary.csv")
+    assert summary["setting"].to_list() == list(SETTINGS)
+    table = (results / "tables" / "table3.tex").read_text()
+    assert table.count("\\\\") >= 4 + 2 and "\\toprule" in table and "\\bottomrule" in table
+
+
+@pytest.mark.slow
+def test_scores_agree_with_predictions(demo_runs: list[Path]) -> None:
+    for setting in SETTINGS:
+        run = demo_runs[0] / "bAbI" / "tiny" / setting
+        predictions = pl.read_parquet(run / "predictions.parquet")
+        assert_frame_equal(
+            pl.read_parquet(run / "scores.parquet"),
+            score_predictions(predictions, answer_rule="babi"),
+        )
+        confusion = json.loads((run / "confusion.json").read_text())
+        scores = pl.read_parquet(run / "scores.parquet")
+        both = scores.filter(pl.col("answer_correct") & pl.col("trace_correct")).height
+        assert confusion["counts"]["trace_correct_answer_correct"] == both
+
+
+@pytest.mark.slow
+def test_same_config_and_seed_give_identical_files(demo_runs: list[Path]) -> None:
+    first, second = demo_runs
+    files = sorted(
+        p.relative_to(first)
+        for pattern in ("*/decomposed.parquet", "*/traces/*.parquet", "*/*/*/predictions.parquet",
+                        "*/*/*/scores.parquet", "*/*/*/confusion.json", "*/decomposition_report.json")
+        for p in first.glob(pattern)
+    )
+    assert len(files) == 1 + 4 + 4 + 4 + 4 + 1
+    for rel in files:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+
+
+def test_paper_grid_dry_run_plans_two_models_by_four_settings() -> None:
+    out = snakemake("-n", "all").stdout
+    counts = job_counts(out)
+    assert counts["train"] == 2 * 3 and counts["predict"] == 2 * 4 and counts["score"] == 8
+    assert counts["confusion"] == 8 and counts["traces"] == 4 and counts["raw_data"] == 1
+    assert "build_model" not in counts  # real models are downloaded, not built
+
+
+def test_one_figure_plans_only_what_it_needs() -> None:
+    out = snakemake("-n", "results/bAbI/llama/incorrect/confusion.png").stdout
+    assert job_counts(out) == {
+        "raw_data": 1, "decompose": 1, "traces": 1, "train": 1, "predict": 1, "score": 1,
+        "confusion": 1, "total": 7,
+    }
+    assert "wildcards: dataset=bAbI, model=llama, setting=incorrect" in out
+
+
+def test_gpu_rules_carry_gpu_resources_on_the_paper_config() -> None:
+    out = snakemake("-n", "-p", "all").stdout
+    jobs = out.split("\nrule ")
+    gpu_jobs = [j for j in jobs if j.startswith(("train:", "predict:"))]
+    assert gpu_jobs and all(re.search(r"\bgpu=1\b", j) for j in gpu_jobs)
+
+
+def test_a_misspelt_config_key_fails_before_any_job(tmp_path: Path) -> None:
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    config["training"]["epochz"] = 3
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+           "--configfile", str(path), "-n", "--directory", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "training.epochz" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,14 @@
+"""Rule decompose: raw files to decomposed.parquet and the coverage report."""
+
+import json
+
+from tracekd.decompose import decompose
+from tracekd.io import write_json, write_parquet
+from tracekd.runlog import logged
+
+with logged(snakemake.log[0]):
+    ds = snakemake.params.dataset
+    table, report = decompose(ds["loader"], snakemake.input[0], ds)
+    write_parquet(table, snakemake.output.table)
+    write_json(report.to_dict(), snakemake.output.report)
+    print(json.dumps(report.to_dict()))

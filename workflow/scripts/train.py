@@ -1,0 +1,29 @@
+"""Rule train: supervised fine-tuning of one (dataset, model, setting)."""
+
+import json
+
+import polars as pl
+import torch
+
+from tracekd.chat import ChatFormat
+from tracekd.runlog import logged
+from tracekd.train import LoraSpec, TrainSpec, train_model
+
+with logged(snakemake.log[0]):
+    torch.set_num_threads(snakemake.threads)
+    model = snakemake.params.model
+    training = snakemake.params.training
+    examples = pl.read_parquet(snakemake.input.traces).filter(pl.col("split") == "train")
+    metrics = train_model(
+        base=snakemake.params.base,
+        examples=examples,
+        fmt=ChatFormat.from_config(model),
+        spec=TrainSpec.from_config(training),
+        lora=LoraSpec(**model["lora"]) if model.get("lora") else None,
+        quantization=model.get("quantization"),
+        seed=snakemake.params.seed,
+        out_dir=snakemake.output[0],
+        checkpoint_dir=snakemake.params.checkpoints,
+        keep_checkpoints=training.get("keep_checkpoints", False),
+    )
+    print(json.dumps({k: v for k, v in metrics.items() if k != "loss_curve"}))
