@@ -1,11 +1,17 @@
 # tracekd: trace-based knowledge distillation with verifiable traces (arXiv 2505.13792).
 #   snakemake --profile profiles/slurm all            the paper's study (config/config.yaml)
 #   snakemake --configfile config/demo.yaml -c2 all   the same study at toy scale on a CPU
+import sys
+
 from snakemake.utils import min_version
 
-from tracekd.config import validate_config
-
 min_version("9.0")
+
+# the workflow's library, importable without installing it (jobs in conda environments find it
+# through the link workflow/scripts/tracekd, as Snakemake puts the scripts' folder on sys.path)
+sys.path.insert(0, f"{workflow.basedir}/src")
+
+from tracekd.config import validate_config  # noqa: E402
 
 
 # the paper's study unless another config file is given (Snakemake would merge the two)
@@ -24,6 +30,13 @@ include: "rules/train.smk"
 include: "rules/predict.smk"
 include: "rules/score.smk"
 include: "rules/report.smk"
+
+
+# light or network-bound steps stay on the submit host (compute nodes are often offline)
+localrules:
+    all,
+    raw_data,
+    tables,
 
 
 rule all:

@@ -14,6 +14,8 @@ rule raw_data:
     resources:
         mem_mb=2000,
         runtime=60,
+    conda:
+        "../envs/tracekd.yaml"
     script:
         "../workflow/scripts/raw_data.py"
 
@@ -34,5 +36,7 @@ rule decompose:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../envs/tracekd.yaml"
     script:
         "../workflow/scripts/decompose.py"

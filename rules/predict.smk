@@ -24,5 +24,7 @@ rule predict:
         gpu=lambda wc: config["models"][wc.model]["gpu"],
         mem_mb=job_resources("predict")["mem_mb"],
         runtime=job_resources("predict")["runtime"],
+    conda:
+        "../envs/gpu.yaml"
     script:
         "../workflow/scripts/predict.py"

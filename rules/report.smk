@@ -22,6 +22,8 @@ rule confusion:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../envs/tracekd.yaml"
     script:
         "../workflow/scripts/confusion.py"
 
@@ -58,5 +60,7 @@ rule tables:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../envs/tracekd.yaml"
     script:
         "../workflow/scripts/tables.py"

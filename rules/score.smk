@@ -15,5 +15,7 @@ rule score:
     resources:
         mem_mb=2000,
         runtime=15,
+    conda:
+        "../envs/tracekd.yaml"
     script:
         "../workflow/scripts/score.py"

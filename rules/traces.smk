@@ -16,5 +16,7 @@ rule traces:
     resources:
         mem_mb=2000,
         runtime=15,
+    conda:
+        "../envs/tracekd.yaml"
     script:
         "../workflow/scripts/traces.py"

@@ -17,6 +17,8 @@ rule build_model:
     resources:
         mem_mb=4000,
         runtime=15,
+    conda:
+        "../envs/tracekd.yaml"
     script:
         "../workflow/scripts/build_model.py"
 
@@ -43,5 +45,7 @@ rule train:
         gpu=lambda wc: config["models"][wc.model]["gpu"],
         mem_mb=job_resources("train")["mem_mb"],
         runtime=job_resources("train")["runtime"],
+    conda:
+        "../envs/gpu.yaml"
     script:
         "../workflow/scripts/train.py"

@@ -13,11 +13,14 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:  # polars is needed only to build SFT tables, not to render or parse traces
+    import polars as pl
+
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
@@ -220,7 +223,12 @@ def corrupt_trace(
     wrong_category = rng.choice(others)
     gold_text = {context[i] for i in relevant}
     k = max(len(relevant), 1)
-    pool = [i for i in range(len(context)) if i not in set(relevant) and context[i] not in gold_text]
+    # one position per distinct non-gold sentence, so a repeated sentence is not picked twice
+    first_seen: dict[str, int] = {}
+    for i, sentence in enumerate(context):
+        if i not in set(relevant) and sentence not in gold_text:
+            first_seen.setdefault(sentence, i)
+    pool = sorted(first_seen.values())
     picked = sorted(rng.sample(pool, min(k, len(pool))))
     facts = [context[i] for i in picked]
     indices = list(picked)
@@ -257,6 +265,8 @@ def build_traces(
     (gold for ``correct``, drawn for ``incorrect``, null when the target has no trace);
     ``corruption`` records how an incorrect trace was drawn.
     """
+    import polars as pl
+
     rows = decomposed.select("id", "split", "category", "context", "question", "answers", "relevant")
     cats = list(categories) if categories is not None else sorted(set(rows["category"].to_list()))
     contexts = rows["context"].to_list()
@@ -264,7 +274,8 @@ def build_traces(
     # sits in the frame (its own sentences are never drawn: they are gold or already picked)
     ids = rows["id"].to_list()
     donors = [contexts[j] for j in sorted(range(len(ids)), key=ids.__getitem__)]
-    out: dict[str, list] = {k: [] for k in _TRACE_COLUMNS}
+    schema = trace_schema()
+    out: dict[str, list] = {k: [] for k in schema}
     for row in rows.iter_rows(named=True):
         context, relevant = list(row["context"]), list(row["relevant"])
         if setting.target == "trace" and setting.corruption is not None:
@@ -297,17 +308,21 @@ def build_traces(
         out["trace_facts"].append(t_facts)
         out["trace_relevant"].append(t_rel)
         out["corruption"].append(source)
-    return pl.DataFrame(out, schema=_TRACE_COLUMNS)
+    return pl.DataFrame(out, schema=schema)
 
 
-_TRACE_COLUMNS: Mapping[str, pl.DataType] = {
-    "id": pl.String,
-    "split": pl.String,
-    "setting": pl.String,
-    "prompt": pl.String,
-    "completion": pl.String,
-    "trace_category": pl.String,
-    "trace_facts": pl.List(pl.String),
-    "trace_relevant": pl.List(pl.Int64),
-    "corruption": pl.String,
-}
+def trace_schema() -> dict[str, pl.DataType]:
+    """Column types of a traces table."""
+    import polars as pl
+
+    return {
+        "id": pl.String,
+        "split": pl.String,
+        "setting": pl.String,
+        "prompt": pl.String,
+        "completion": pl.String,
+        "trace_category": pl.String,
+        "trace_facts": pl.List(pl.String),
+        "trace_relevant": pl.List(pl.Int64),
+        "corruption": pl.String,
+    }

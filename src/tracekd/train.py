@@ -12,12 +12,10 @@ import resource
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import polars as pl
 
 from tracekd.chat import ChatFormat, encode_all
 
@@ -60,7 +58,8 @@ class LoraSpec:
 def train_model(
     *,
     base: str,
-    examples: pl.DataFrame,
+    prompts: Sequence[str],
+    completions: Sequence[str],
     fmt: ChatFormat,
     spec: TrainSpec,
     lora: LoraSpec | None,
@@ -70,11 +69,13 @@ def train_model(
     checkpoint_dir: str | Path,
     keep_checkpoints: bool = False,
 ) -> dict[str, Any]:
-    """Fine-tune ``base`` on ``examples`` (columns ``prompt``, ``completion``); save to ``out_dir``.
+    """Fine-tune ``base`` on (user prompt, completion) pairs; save to ``out_dir``.
 
     Resumes from the newest checkpoint in ``checkpoint_dir`` if one exists. Saves the adapter
     (LoRA) or the model weights (full fine-tuning) without a tokenizer, plus
     ``training_metrics.json`` with the loss curve, tokens/s, peak memory and truncations.
+    Examples whose completion would be cut off entirely are dropped and counted (they would
+    teach nothing but cost a step).
     """
     import torch
     from datasets import Dataset
@@ -84,7 +85,7 @@ def train_model(
 
     from tracekd.gpu import quantization_config
 
-    if examples.height == 0:
+    if not prompts:
         raise ValueError("no training examples")
     set_seed(seed)
     on_gpu = torch.cuda.is_available()
@@ -92,9 +93,12 @@ def train_model(
     if tokenizer.pad_token is None:
         # reuse EOS for padding: adding a token would resize embeddings, which vLLM rejects
         tokenizer.pad_token = tokenizer.eos_token
-    columns, truncated = encode_all(
-        tokenizer, examples["prompt"].to_list(), examples["completion"].to_list(), fmt, spec.max_length
-    )
+    columns, truncated = encode_all(tokenizer, prompts, completions, fmt, spec.max_length)
+    keep = [i for i, mask in enumerate(columns["completion_mask"]) if any(mask)]
+    dropped = len(prompts) - len(keep)
+    if not keep:
+        raise ValueError(f"every example's completion lies beyond max_length={spec.max_length}")
+    columns = {k: [v[i] for i in keep] for k, v in columns.items()}
     dataset = Dataset.from_dict(columns)
     n_tokens = sum(len(ids) for ids in columns["input_ids"])
 
@@ -167,10 +171,14 @@ def train_model(
     trainer.model.save_pretrained(out_dir)
     _check_vllm_compatible(out_dir)
     epochs_run = float(result.metrics.get("epoch", spec.epochs))
+    # TRL logs the tokens it has consumed; fall back to an estimate from epochs run
+    seen = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]
+    tokens_trained = float(seen[-1]) if seen else n_tokens * epochs_run
     metrics = {
         "base": base,
-        "examples": examples.height,
+        "examples": len(prompts),
         "truncated": truncated,
+        "dropped_no_completion": dropped,
         "max_length": spec.max_length,
         "tokens": n_tokens,
         "train_loss": result.training_loss,
@@ -178,7 +186,8 @@ def train_model(
         "epochs": epochs_run,
         "resumed_from": Path(resume).name if resume else None,
         "wall_seconds": round(wall, 3),
-        "tokens_per_second": round(n_tokens * epochs_run / wall, 1) if wall > 0 else None,
+        "tokens_trained": int(tokens_trained),
+        "tokens_per_second": round(tokens_trained / wall, 1) if wall > 0 else None,
         "peak_memory_mb": _peak_memory_mb(on_gpu),
         "device": torch.cuda.get_device_name(0) if on_gpu else "cpu",
         "method": ("qlora" if quant is not None else "lora") if lora is not None else "full",

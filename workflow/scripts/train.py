@@ -16,7 +16,8 @@ with logged(snakemake.log[0]):
     examples = pl.read_parquet(snakemake.input.traces).filter(pl.col("split") == "train")
     metrics = train_model(
         base=snakemake.params.base,
-        examples=examples,
+        prompts=examples["prompt"].to_list(),
+        completions=examples["completion"].to_list(),
         fmt=ChatFormat.from_config(model),
         spec=TrainSpec.from_config(training),
         lora=LoraSpec(**model["lora"]) if model.get("lora") else None,

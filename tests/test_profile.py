@@ -1,0 +1,90 @@
+"""The SLURM profile and the conda environments: GPU requests, known keys, pins in step."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import tomllib
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+#: resources Snakemake itself understands (the rest must be the SLURM plugin's)
+SNAKEMAKE_RESOURCES = {"runtime", "mem_mb", "mem", "disk_mb", "tmpdir", "threads"}
+
+
+def rules_with_directive(directive: str) -> dict[str, str]:
+    """{rule: the rule's text} for rules whose body has ``directive``."""
+    found = {}
+    for smk in (ROOT / "rules").glob("*.smk"):
+        for match in re.finditer(r"^rule (\w+):\n((?:    .*\n|\n)+)", smk.read_text(), re.M):
+            if directive in match.group(2):
+                found[match.group(1)] = match.group(2)
+    return found
+
+
+def test_every_gpu_rule_asks_for_one_a100() -> None:
+    gpu_rules = set(rules_with_directive("gpu="))
+    assert gpu_rules == {"train", "predict"}
+    for rule in gpu_rules:
+        resources = PROFILE["set-resources"][rule]
+        assert resources["gpu"] == 1 and resources["gpu_model"] == "a100"
+        assert resources["runtime"] > 0 and resources["mem_mb"] > 0 and resources["cpus_per_task"] > 0
+        assert PROFILE["set-threads"][rule] == resources["cpus_per_task"]
+
+
+def test_light_rules_ask_for_no_gpu() -> None:
+    assert set(PROFILE["set-resources"]) == {"train", "predict"}
+    assert "gpu" not in PROFILE["default-resources"]
+
+
+def test_resource_keys_are_ones_the_plugin_reads() -> None:
+    plugin = pytest.importorskip("snakemake_executor_plugin_slurm")
+    source = "".join(p.read_text() for p in Path(plugin.__file__).parent.glob("*.py"))
+    keys = set(PROFILE["default-resources"])
+    for resources in PROFILE["set-resources"].values():
+        keys |= set(resources)
+    for key in sorted(keys - SNAKEMAKE_RESOURCES):
+        assert f'"{key}"' in source, f"the SLURM plugin does not read resource {key!r}"
+
+
+def test_profile_keys_are_snakemake_options() -> None:
+    from snakemake.cli import get_argument_parser
+
+    options = {opt for action in get_argument_parser()._actions for opt in action.option_strings}
+    for key in PROFILE:
+        assert f"--{key}" in options, f"profile key {key!r} is not a Snakemake option"
+    assert PROFILE["executor"] == "slurm"
+    assert PROFILE["retries"] >= 1 and PROFILE["rerun-incomplete"] is True
+
+
+def test_every_profile_entry_says_what_to_edit_or_why() -> None:
+    text = (ROOT / "profiles" / "slurm" / "config.yaml").read_text()
+    entries = [line for line in text.splitlines() if re.match(r"^\s*[\w-]+:\s*\S", line)]
+    assert entries and all("#" in line for line in entries), [e for e in entries if "#" not in e]
+    assert "EDIT" in PROFILE["default-resources"]["slurm_account"]
+
+
+def _pip_pins(env_file: str) -> list[str]:
+    env = yaml.safe_load((ROOT / "envs" / env_file).read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    return sorted(pip)
+
+
+def test_conda_envs_match_pyproject_pins() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    base = sorted(project["dependencies"])
+    assert _pip_pins("tracekd.yaml") == base
+    assert _pip_pins("gpu.yaml") == sorted(base + project["optional-dependencies"]["gpu"])
+
+
+def test_every_rule_names_a_conda_env_that_exists() -> None:
+    scripted = rules_with_directive("script:")
+    for name, body in scripted.items():
+        match = re.search(r'conda:\n\s+"\.\./(envs/[\w.]+)"', body)
+        assert match, f"rule {name} has no conda environment"
+        assert (ROOT / match.group(1)).exists()
+        expected = "envs/gpu.yaml" if name in {"train", "predict"} else "envs/tracekd.yaml"
+        assert match.group(1) == expected
