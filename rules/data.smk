@@ -6,7 +6,6 @@ rule raw_data:
         directory(f"{R}/{{dataset}}/raw"),
     params:
         dataset=lambda wc: config["datasets"][wc.dataset],
-        tasks=lambda wc: config["datasets"][wc.dataset].get("tasks", []),
     log:
         f"{R}/logs/raw_data/{{dataset}}.log",
     benchmark:
@@ -26,6 +25,7 @@ rule decompose:
     output:
         table=f"{R}/{{dataset}}/decomposed.parquet",
         report=f"{R}/{{dataset}}/decomposition_report.json",
+        markdown=f"{R}/{{dataset}}/decomposition_report.md",
     params:
         dataset=lambda wc: config["datasets"][wc.dataset],
         name=lambda wc: wc.dataset,
@@ -34,8 +34,9 @@ rule decompose:
     benchmark:
         f"{R}/benchmarks/decompose/{{dataset}}.tsv"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        # the whole raw pool is read before sampling (MS MARCO v2.1 train: ~800k rows)
+        mem_mb=16000,
+        runtime=60,
     conda:
         "../envs/tracekd.yaml"
     script:

@@ -180,7 +180,7 @@ def test_decompose_dispatch(synth_babi: Path) -> None:
     direct, direct_report = _run(synth_babi, Sampling(per_story=1, question="first"))
     assert frame.equals(direct) and report.to_dict() == direct_report.to_dict()
     with pytest.raises(ValueError, match="unknown loader"):
-        decompose("cotemp", synth_babi, options)
+        decompose("squad", synth_babi, options)
 
 
 def test_sampling_from_config_ignores_unknown_keys() -> None:
@@ -265,3 +265,16 @@ def test_real_babi_paper_sampling(real_babi: Path) -> None:
     _check_report(frame, report)
     for row in frame.head(200).iter_rows(named=True):
         assert all(0 <= i < len(row["context"]) for i in row["relevant"])
+
+
+def test_report_markdown_and_flag_reasons() -> None:
+    report = Report("toy")
+    report.per_category["a"].update(rows=4, kept=3, covered=3, flagged=1)
+    report.dropped["missing_support"] += 1
+    report.flag_reasons[("a", "missing_support")] += 1
+    data = report.to_dict()
+    assert data["flag_reasons"] == {"a": {"missing_support": 1}}
+    text = report.to_markdown()
+    assert "| a | 4 | 3 | 3 | 75.0% | 1 |" in text
+    assert "Dropped: missing_support 1" in text and "Flagged in a: missing_support 1" in text
+    assert "flag_reasons" not in Report("empty").to_dict()

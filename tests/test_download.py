@@ -143,14 +143,14 @@ def test_extract_tar_refuses_links_out(tmp_path: Path) -> None:
 
 def test_prepare_raw_synthetic(tmp_path: Path) -> None:
     source = {"synthetic": True, "stories": {"train": 3, "test": 2}, "seed": 4, "max_sentences": 6}
-    out = prepare_raw("babi", source, tmp_path / "raw", tasks=["qa1", "qa8"])
+    out = prepare_raw("babi", source, tmp_path / "raw", options={"tasks": ["qa1", "qa8"]})
     questions = load_babi(out, ["qa1", "qa8"])
     assert {q.task for q in questions} == {"qa1", "qa8"}
     assert {q.split for q in questions} == {"train", "test"}
     assert len({(q.task, q.split, q.story) for q in questions}) == 2 * (3 + 2)
     assert all(len(q.context) <= 6 for q in questions)
     # same source, same bytes
-    again = prepare_raw("babi", source, tmp_path / "raw2", tasks=["qa1", "qa8"])
+    again = prepare_raw("babi", source, tmp_path / "raw2", options={"tasks": ["qa1", "qa8"]})
     files = sorted(p.relative_to(out) for p in out.rglob("*.txt"))
     assert files == sorted(p.relative_to(again) for p in again.rglob("*.txt"))
     assert all((out / f).read_bytes() == (again / f).read_bytes() for f in files)
@@ -158,7 +158,7 @@ def test_prepare_raw_synthetic(tmp_path: Path) -> None:
 
 def test_prepare_raw_synthetic_other_loader(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no synthetic generator"):
-        prepare_raw("cotemp", {"synthetic": True, "stories": {"train": 1}}, tmp_path, tasks=[])
+        prepare_raw("nope", {"synthetic": True, "stories": {"train": 1}}, tmp_path, options={"tasks": []})
 
 
 def test_prepare_raw_from_a_local_archive(tmp_path: Path) -> None:
@@ -167,7 +167,7 @@ def test_prepare_raw_from_a_local_archive(tmp_path: Path) -> None:
         "babi",
         {"synthetic": True, "stories": {"train": 2, "test": 1}},
         tmp_path / "s",
-        tasks=["qa2"],
+        options={"tasks": ["qa2"]},
     )
     archive = tmp_path / "babi.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
@@ -177,12 +177,12 @@ def test_prepare_raw_from_a_local_archive(tmp_path: Path) -> None:
         "sha256": sha256_of(archive),
         "local_path": str(archive),
     }
-    out = prepare_raw("babi", source, tmp_path / "raw", tasks=["qa2"])
+    out = prepare_raw("babi", source, tmp_path / "raw", options={"tasks": ["qa2"]})
     assert (out / "babi_tasks_1-20_v1-2.tar.gz").is_file()
     assert load_babi(out, ["qa2"]) == load_babi(synth, ["qa2"])
     bad = {**source, "sha256": "0" * 64}
     with pytest.raises(ChecksumError):
-        prepare_raw("babi", bad, tmp_path / "raw_bad", tasks=["qa2"])
+        prepare_raw("babi", bad, tmp_path / "raw_bad", options={"tasks": ["qa2"]})
     assert _listing(tmp_path / "raw_bad") == []
 
 
@@ -265,3 +265,48 @@ def test_write_text(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "t.tex"
     write_text("\\toprule\n", path)
     assert path.read_text(encoding="utf-8") == "\\toprule\n"
+
+
+def _hub_copy(root: Path) -> Path:
+    data = root / "data"
+    data.mkdir(parents=True)
+    (data / "equal.json").write_text('{"index": 0}\n')
+    (data / "README.md").write_text("not a data file")
+    return root
+
+
+def test_hub_source_from_a_local_copy_is_filtered_and_verified(tmp_path: Path) -> None:
+    copy = _hub_copy(tmp_path / "copy")
+    sha = sha256_of(copy / "data" / "equal.json")
+    source = {
+        "hub": {"repo": "someone/data", "revision": "abc123", "files": ["*equal.json", "*mix.json"]},
+        "local_path": str(copy),
+        "sha256": {"equal.json": sha},
+    }
+    out = prepare_raw("cotemp", source, tmp_path / "raw", options={})
+    assert (out / "data" / "equal.json").read_bytes() == (copy / "data" / "equal.json").read_bytes()
+    assert not (out / "data" / "README.md").exists()
+    bad = {**source, "sha256": {"equal.json": "0" * 64}}
+    with pytest.raises(ChecksumError, match="equal.json"):
+        prepare_raw("cotemp", bad, tmp_path / "raw_bad", options={})
+
+
+def test_hub_source_downloads_the_pinned_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    copy = _hub_copy(tmp_path / "snapshot")
+    calls = []
+
+    def fake_snapshot_download(**kwargs: object) -> str:
+        calls.append(kwargs)
+        return str(copy)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    source = {"hub": {"repo": "someone/data", "revision": "abc123", "files": ["*equal.json"]}}
+    prepare_raw("cotemp", source, tmp_path / "raw", options={})
+    assert calls == [{"repo_id": "someone/data", "repo_type": "dataset", "revision": "abc123",
+                      "allow_patterns": ["*equal.json"]}]
+    assert (tmp_path / "raw" / "data" / "equal.json").exists()
+    with pytest.raises(FileNotFoundError, match="no file matches"):
+        prepare_raw("cotemp", {"hub": {"repo": "x", "files": ["*.parquet"]}}, tmp_path / "r2",
+                    options={})

@@ -82,10 +82,18 @@ def check_config(config: Mapping[str, Any]) -> None:
         except ValueError as err:
             raise ConfigError(f"datasets.{name}.trace_template: {err}") from None
         source = ds["source"]
-        if not source.get("synthetic") and not (source.get("url") or source.get("local_path")):
-            raise ConfigError(f"datasets.{name}.source: give url (+ sha256), local_path, or synthetic: true")
-        if source.get("synthetic") and "stories" not in source:
-            raise ConfigError(f"datasets.{name}.source.stories: a synthetic source needs story counts")
+        if not source.get("synthetic") and not (
+            source.get("url") or source.get("hub") or source.get("local_path")
+        ):
+            raise ConfigError(
+                f"datasets.{name}.source: give url (+ sha256), hub (+ revision), local_path, "
+                "or synthetic: true"
+            )
+        size_key = "stories" if ds["loader"] == "babi" else "rows"
+        if source.get("synthetic") and size_key not in source:
+            raise ConfigError(f"datasets.{name}.source.{size_key}: a synthetic source needs its size")
+        if ds["loader"] == "babi" and not ds.get("tasks"):
+            raise ConfigError(f"datasets.{name}.tasks: a bAbI dataset needs its task list")
     for name, model in config["models"].items():
         if model.get("quantization") == "4bit" and model.get("lora") is None:
             raise ConfigError(f"models.{name}.lora: 4-bit quantization needs a LoRA adapter (QLoRA)")

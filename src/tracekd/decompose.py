@@ -51,17 +51,44 @@ class Report:
     dataset: str
     per_category: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     dropped: Counter = field(default_factory=Counter)
+    flag_reasons: Counter = field(default_factory=Counter)  # (category, reason) -> rows flagged
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"dataset", "per_category": {cat: {rows, kept, covered, flagged}}, "dropped"}``."""
+        """``{"dataset", "per_category": {cat: {rows, kept, covered, flagged}}, "dropped"}``.
+
+        ``flag_reasons`` ({category: {reason: n}}) is added when any row was flagged.
+        """
         keys = ("rows", "kept", "covered", "flagged")
-        return {
+        out: dict[str, Any] = {
             "dataset": self.dataset,
             "per_category": {
                 cat: {k: int(c[k]) for k in keys} for cat, c in sorted(self.per_category.items())
             },
             "dropped": {reason: int(n) for reason, n in sorted(self.dropped.items()) if n},
         }
+        if self.flag_reasons:
+            reasons: dict[str, dict[str, int]] = defaultdict(dict)
+            for (cat, reason), n in sorted(self.flag_reasons.items()):
+                reasons[cat][reason] = int(n)
+            out["flag_reasons"] = dict(reasons)
+        return out
+
+    def to_markdown(self) -> str:
+        """The report as a Markdown table (coverage in percent), for people."""
+        data = self.to_dict()
+        lines = [
+            f"# Decomposition report: {self.dataset}",
+            "",
+            "| category | rows | kept | covered | coverage | flagged |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for cat, c in data["per_category"].items():
+            share = f"{100 * c['covered'] / c['rows']:.1f}%" if c["rows"] else "n/a"
+            lines.append(f"| {cat} | {c['rows']} | {c['kept']} | {c['covered']} | {share} | {c['flagged']} |")
+        lines += ["", "Dropped: " + (", ".join(f"{k} {v}" for k, v in data["dropped"].items()) or "none")]
+        for cat, reasons in data.get("flag_reasons", {}).items():
+            lines.append(f"Flagged in {cat}: " + ", ".join(f"{k} {v}" for k, v in reasons.items()))
+        return "\n".join(lines) + "\n"
 
 
 def decompose_babi(raw_dir: str | Path, *, tasks: Sequence[str], sampling: Sampling) -> tuple[pl.DataFrame, Report]:
@@ -85,6 +112,8 @@ def decompose_babi(raw_dir: str | Path, *, tasks: Sequence[str], sampling: Sampl
         flagged = bool(q.missing_support)
         counts["flagged"] += flagged
         counts["covered"] += not flagged
+        if flagged:
+            report.flag_reasons[(category, "missing_support")] += 1
         if flagged and sampling.flagged == "drop":
             report.dropped["missing_support"] += 1
             continue
@@ -152,9 +181,27 @@ def sample_rows(
     return kept
 
 
+def _babi(raw: Path, options: Mapping[str, Any], sampling: Sampling) -> tuple[pl.DataFrame, Report]:
+    return decompose_babi(raw, tasks=options["tasks"], sampling=sampling)
+
+
+def _cotemp(raw: Path, options: Mapping[str, Any], sampling: Sampling) -> tuple[pl.DataFrame, Report]:
+    from tracekd.cotemp import decompose_cotemp
+
+    return decompose_cotemp(raw, sampling=sampling, split=options.get("split", {}))
+
+
+def _marco(raw: Path, options: Mapping[str, Any], sampling: Sampling) -> tuple[pl.DataFrame, Report]:
+    from tracekd.marco import decompose_marco
+
+    return decompose_marco(raw, sampling=sampling, split=options.get("split"))
+
+
 #: dataset loader per config ``datasets.<name>.loader``: (raw_dir, options, sampling)
 LOADERS: Mapping[str, Callable[[Path, Mapping[str, Any], Sampling], tuple[pl.DataFrame, Report]]] = {
-    "babi": lambda raw, opts, s: decompose_babi(raw, tasks=opts["tasks"], sampling=s),
+    "babi": _babi,
+    "cotemp": _cotemp,
+    "marco": _marco,
 }
 
 

@@ -6,7 +6,10 @@ import hashlib
 import shutil
 import tarfile
 import urllib.request
+from collections.abc import Mapping
+from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 from tracekd.io import atomic_path
 
@@ -62,25 +65,85 @@ def extract_tar(archive: str | Path, out_dir: str | Path) -> Path:
     return out_dir
 
 
-def prepare_raw(loader: str, source: dict, out_dir: str | Path, *, tasks: list[str]) -> Path:
-    """Fill ``out_dir`` with a dataset's raw files: generated (synthetic) or fetched and unpacked."""
+def prepare_raw(loader: str, source: Mapping[str, Any], out_dir: str | Path, *, options: Mapping[str, Any]) -> Path:
+    """Fill ``out_dir`` with a dataset's raw files: generated, fetched from a URL, or from the hub.
+
+    ``source`` is the dataset's ``source`` block and ``options`` its whole config block (tasks,
+    relations). Every file with a pinned SHA-256 is verified before the folder counts as done.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if source.get("synthetic"):
-        if loader != "babi":
-            raise ValueError(f"no synthetic generator for loader {loader!r}")
+        synthesize(loader, source, out_dir, options)
+    elif source.get("hub"):
+        fetch_hub(source["hub"], out_dir, local_path=source.get("local_path"))
+    else:
+        url = source.get("url") or ""
+        name = Path(url).name or Path(source["local_path"]).name
+        sha = source.get("sha256")
+        archive = fetch(url, out_dir / name, sha256=sha if isinstance(sha, str) else None,
+                        local_path=source.get("local_path"))
+        extract_tar(archive, out_dir)
+    if isinstance(source.get("sha256"), Mapping):
+        verify_files(out_dir, source["sha256"])
+    return out_dir
+
+
+def synthesize(loader: str, source: Mapping[str, Any], out_dir: Path, options: Mapping[str, Any]) -> None:
+    """Write the loader's synthetic twin in the original raw format."""
+    seed = int(source.get("seed", 0))
+    if loader == "babi":
         from tracekd.synth_babi import write_synthetic_babi
 
         write_synthetic_babi(
             out_dir,
-            tasks=tasks,
+            tasks=options["tasks"],
             stories=source["stories"],
-            seed=int(source.get("seed", 0)),
+            seed=seed,
             max_sentences=int(source.get("max_sentences", 8)),
             questions_per_story=int(source.get("questions_per_story", 2)),
         )
-        return out_dir
-    url = source.get("url") or ""
-    name = Path(url).name or Path(source["local_path"]).name
-    archive = fetch(url, out_dir / name, sha256=source.get("sha256"), local_path=source.get("local_path"))
-    return extract_tar(archive, out_dir)
+    elif loader == "cotemp":
+        from tracekd.synth_cotemp import write_synthetic_cotemp
+
+        write_synthetic_cotemp(out_dir, relations=options["relations"], rows=int(source["rows"]), seed=seed)
+    elif loader == "marco":
+        from tracekd.synth_marco import write_synthetic_marco
+
+        write_synthetic_marco(out_dir, rows=source["rows"], seed=seed)
+    else:
+        raise ValueError(f"no synthetic generator for loader {loader!r}")
+
+
+def fetch_hub(hub: Mapping[str, Any], out_dir: Path, *, local_path: str | None = None) -> None:
+    """Copy a Hugging Face dataset's files (``hub.files`` glob patterns) into ``out_dir``.
+
+    From ``local_path`` when given (offline clusters); else through the hub's cache at the
+    pinned ``hub.revision`` (``HF_HUB_OFFLINE=1`` makes it use the cache only).
+    """
+    patterns = list(hub.get("files") or ["*"])
+    if local_path:
+        root = Path(local_path)
+    else:
+        from huggingface_hub import snapshot_download
+
+        root = Path(snapshot_download(repo_id=hub["repo"], repo_type="dataset",
+                                      revision=hub.get("revision"), allow_patterns=patterns))
+    found = sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and any(fnmatch(p.relative_to(root).as_posix(), pat) for pat in patterns)
+    )
+    if not found:
+        raise FileNotFoundError(f"{root}: no file matches {patterns}")
+    for path in found:
+        target = out_dir / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(path, tmp)
+
+
+def verify_files(folder: Path, checksums: Mapping[str, str]) -> None:
+    """Verify each pinned file name found (anywhere) under ``folder``; a pinned file may be absent."""
+    for name, sha in checksums.items():
+        for path in folder.rglob(name):
+            verify(path, sha)

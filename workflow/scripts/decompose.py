@@ -3,7 +3,7 @@
 import json
 
 from tracekd.decompose import decompose
-from tracekd.io import write_json, write_parquet
+from tracekd.io import write_json, write_parquet, write_text
 from tracekd.runlog import logged
 
 with logged(snakemake.log[0]):
@@ -11,4 +11,5 @@ with logged(snakemake.log[0]):
     table, report = decompose(ds["loader"], snakemake.input[0], ds)
     write_parquet(table, snakemake.output.table)
     write_json(report.to_dict(), snakemake.output.report)
+    write_text(report.to_markdown(), snakemake.output.markdown)
     print(json.dumps(report.to_dict()))

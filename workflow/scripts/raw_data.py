@@ -5,4 +5,4 @@ from tracekd.runlog import logged
 
 with logged(snakemake.log[0]):
     ds = snakemake.params.dataset
-    prepare_raw(ds["loader"], ds["source"], snakemake.output[0], tasks=list(snakemake.params.tasks))
+    prepare_raw(ds["loader"], ds["source"], snakemake.output[0], options=ds)

@@ -24,6 +24,8 @@ with logged(snakemake.log[0]):
     latex = table3_latex(
         rows,
         datasets=snakemake.params.table3_datasets,
+        models=list(dict.fromkeys(run["model"] for run in snakemake.params.runs)),
+        settings=list(targets),
         caption="Final solution and intermediate trace evaluations (the paper's Table 3 layout).",
         label="tab:table3",
     )

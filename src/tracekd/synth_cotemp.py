@@ -1,0 +1,437 @@
+"""A synthetic twin of CoTempQA for the demo and the tests: same files, same sentences, made up.
+
+Each relation file (``equal.json``, ``overlap.json``, ``during.json``, ``mix.json``) holds JSON
+lines ``index, triple_element, question, facts, answer``, like the real ones. A row is one
+invented timeline: an anchor event, the answer events that stand in the file's relation to it
+(:func:`tracekd.cotemp.stands_in`), and distractors, as ``X works for Y from March, 1998 to
+2004.`` / ``X is a member of the Y in June 2, 1998.`` / ``X holds the position of Y from 1997
+to 2001.`` at mixed precision. Every date the rules compare with the anchor's falls in another
+year than the anchor's bound, or repeats that bound exactly, so that no mixed-precision tie
+arises and the relation is the same under every reading; the generator therefore knows the
+supporting facts (:attr:`SynthRow.relevant`) and serves as the oracle of the decomposition.
+
+Deterministic per seed: each row draws from its own RNG seeded by a stable hash
+(:func:`tracekd.traces.row_rng`), so the files are byte-identical for a given seed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracekd.cotemp import RELATIONS, TRIPLE_ELEMENTS, Span, TimePoint, render_fact
+from tracekd.traces import row_rng
+
+_FIRST = (
+    "Ada",
+    "Bram",
+    "Cleo",
+    "Dario",
+    "Edda",
+    "Felix",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kaia",
+    "Lionel",
+    "Mira",
+    "Nils",
+    "Olga",
+    "Pavel",
+    "Quinn",
+    "Rosa",
+    "Soren",
+    "Tilda",
+    "Ugo",
+    "Vera",
+    "Wim",
+    "Xenia",
+    "Yusuf",
+    "Zora",
+)
+_LAST = (
+    "Abernethy",
+    "Brightwater",
+    "Castellane",
+    "Dunmore",
+    "Elsworth",
+    "Fairbrook",
+    "Galloway",
+    "Holloway",
+    "Ingleby",
+    "Jarrow",
+    "Kettering",
+    "Lindqvist",
+    "Marchetti",
+    "Northcott",
+    "Oakhurst",
+    "Penhallow",
+    "Quennell",
+    "Ravensworth",
+    "Stanbury",
+    "Thornbury",
+    "Underhill",
+    "Vasquez-Lind",
+    "Whitlock",
+    "Yardley",
+    "Zennor",
+)
+_PLACES = (
+    "Northvale",
+    "Eastmoor",
+    "Quillby",
+    "Redhaven",
+    "Silverbrook",
+    "Ambermere",
+    "Coldharbour",
+    "Dunhallow",
+    "Fernhollow",
+    "Glenridge",
+    "Highcombe",
+    "Ivybridge",
+    "Larkspur",
+    "Marrowdale",
+    "Oakmere",
+    "Pinecrest",
+    "Stonyford",
+    "Thistlewick",
+    "Westerholm",
+    "Wrenfield",
+)
+_EMPLOYER_KINDS = (
+    "Institute",
+    "Works",
+    "Laboratory",
+    "Trading Company",
+    "Savings Bank",
+    "Museum",
+    "Observatory",
+    "Railway",
+    "Press",
+    "University",
+)
+_PARTY_KINDS = (
+    "Civic Party",
+    "Agrarian League",
+    "Progressive Alliance",
+    "Labour Movement",
+    "Liberal Union",
+    "Green Party",
+    "Reform Party",
+    "People's Front",
+)
+_POSITIONS = (
+    "Mayor of",
+    "Treasurer of",
+    "Chief Judge of",
+    "Harbour Master of",
+    "Director of Schools of",
+    "Governor of",
+    "Chancellor of",
+    "Surveyor General of",
+)
+
+#: the fact verbs the twin uses, per Wikidata property, as the templates write them
+VERBS: dict[str, str] = {
+    "P108": "works for",
+    "P102": "is a member of the",
+    "P39": "holds the position of",
+}
+# the question's anchor clause ("While X was working for Y, ...")
+_ANCHOR_VP = {
+    "P108": "was working for",
+    "P102": "was a member of",
+    "P39": "was holding the position of",
+}
+# "which ... did Z ...?" (S1_*_O2, S2_*_O2) and "who also ... <O>?" (S2_R1_O1), as in the real data
+_WHICH = {
+    "P108": "which employer did {who} work for",
+    "P102": "which political party did {who} belong to",
+    "P39": "which position did {who} hold",
+}
+_WHO_ALSO = {
+    "P108": "who also worked for {obj}",
+    "P102": "who was also a member of {obj}",
+    "P39": "who also held the position of {obj}",
+}
+_WHEN = (
+    "during the same time period",
+    "during the same time span",
+    "during the identical time period",
+    "within the same time interval",
+    "at the same time",
+    "concurrently",
+    "simultaneously",
+)
+
+
+@dataclass(frozen=True)
+class SynthRow:
+    """One synthetic question and what the generator knows about it."""
+
+    relation: str
+    index: int
+    triple_element: str
+    question: str
+    facts: tuple[str, ...]
+    answers: tuple[str, ...]
+    anchor: int  # index of the anchor fact in ``facts``
+    support: tuple[int, ...]  # indices of the answer facts, one per answer, in answer order
+    kinds: tuple[str, ...]  # the relation of each answer fact to the anchor (for mix: >= 2 kinds)
+
+    @property
+    def relevant(self) -> tuple[int, ...]:
+        """The gold IR step: anchor plus the answer facts, sorted."""
+        return tuple(sorted({self.anchor, *self.support}))
+
+    def to_json(self) -> str:
+        """One JSON line in CoTempQA's layout."""
+        row = {
+            "index": self.index,
+            "triple_element": self.triple_element,
+            "question": self.question,
+            "facts": list(self.facts),
+            "answer": list(self.answers),
+        }
+        return json.dumps(row)
+
+
+# --- spans -----------------------------------------------------------------------------------
+
+
+def _point(rng: random.Random, year: int) -> TimePoint:
+    """A date in ``year`` at a random precision (days up to 28 are valid in every month)."""
+    precision = rng.choice(("year", "month", "day"))
+    if precision == "year":
+        return TimePoint(year)
+    if precision == "month":
+        return TimePoint(year, rng.randint(1, 12))
+    return TimePoint(year, rng.randint(1, 12), rng.randint(1, 28))
+
+
+def _interval(rng: random.Random, start: int, end: int) -> Span:
+    """``start < end`` (years): bounds in distinct years, so the span is valid at any precision."""
+    return Span(_point(rng, start), _point(rng, end))
+
+
+def _anchor_span(rng: random.Random, relation: str) -> Span:
+    """The anchor's time: a point (equal, during) or an interval of 2 to 10 years."""
+    start = rng.randint(1900, 2010)
+    if relation in ("equal", "during") and rng.random() < 0.3:
+        point = _point(rng, start)
+        return Span(point, point)
+    return _interval(rng, start, start + rng.randint(2, 10))
+
+
+def _related_span(rng: random.Random, anchor: Span, kind: str) -> Span:
+    """A span standing in ``kind`` (equal | during | overlap | disjoint) to ``anchor``.
+
+    Bounds compared with the anchor's lie in other years, or copy the anchor's bound exactly.
+    """
+    sy, ey = anchor.start.year, anchor.end.year
+    if kind == "equal":
+        return Span(anchor.start, anchor.end)
+    if kind == "during":
+        options = ["contains", "shares_start", "shares_end"]
+        if ey - sy >= 2:
+            options += ["inside_point", "inside"] if ey - sy >= 3 else ["inside_point"]
+        if anchor.is_point:
+            options = ["contains"]
+        choice = rng.choice(options)
+        if choice == "contains":
+            return _interval(rng, sy - rng.randint(1, 5), ey + rng.randint(1, 5))
+        if choice == "shares_start":
+            return Span(anchor.start, _point(rng, ey + rng.randint(1, 5)))
+        if choice == "shares_end":
+            return Span(_point(rng, sy - rng.randint(1, 5)), anchor.end)
+        if choice == "inside_point":
+            point = _point(rng, rng.randint(sy + 1, ey - 1))
+            return Span(point, point)
+        a = rng.randint(sy + 1, ey - 2)
+        return _interval(rng, a, rng.randint(a + 1, ey - 1))
+    if kind == "overlap":
+        if ey - sy < 2:
+            raise ValueError("an overlap needs an anchor of two years or more")
+        inner = rng.randint(sy + 1, ey - 1)
+        if rng.random() < 0.5:
+            return _interval(rng, inner, ey + rng.randint(1, 5))
+        return _interval(rng, sy - rng.randint(1, 5), inner)
+    if kind == "disjoint":
+        if rng.random() < 0.5:
+            end = sy - rng.randint(1, 6)
+            start = end - rng.randint(0, 6)
+        else:
+            start = ey + rng.randint(1, 6)
+            end = start + rng.randint(0, 6)
+        if start == end:
+            point = _point(rng, start)
+            return Span(point, point)
+        return _interval(rng, start, end)
+    raise ValueError(f"unknown span kind {kind!r}")
+
+
+def _free_span(rng: random.Random) -> Span:
+    """Any span (for facts the question's rules never compare with the anchor)."""
+    start = rng.randint(1890, 2020)
+    if rng.random() < 0.4:
+        point = _point(rng, start)
+        return Span(point, point)
+    return _interval(rng, start, start + rng.randint(1, 12))
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+
+class _Names:
+    """Unique invented names for one row (no name is another's substring at word bounds)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.used: set[str] = set()
+
+    def _fresh(self, make: Callable[[], str]) -> str:
+        for _ in range(1000):
+            name = make()
+            if name not in self.used:
+                self.used.add(name)
+                return name
+        raise RuntimeError("ran out of synthetic names")
+
+    def person(self) -> str:
+        return self._fresh(lambda: f"{self.rng.choice(_FIRST)} {self.rng.choice(_LAST)}")
+
+    def thing(self, prop: str) -> str:
+        rng = self.rng
+        if prop == "P108":
+            return self._fresh(lambda: f"{rng.choice(_PLACES)} {rng.choice(_EMPLOYER_KINDS)}")
+        if prop == "P102":
+            return self._fresh(lambda: f"{rng.choice(_PLACES)} {rng.choice(_PARTY_KINDS)}")
+        return self._fresh(lambda: f"{rng.choice(_POSITIONS)} {rng.choice(_PLACES)}")
+
+
+def _background(
+    triple: str, anchor_subject: str, anchor_prop: str, answer_prop: str, other: str | None
+) -> list[tuple[str, str]]:
+    """(subject, property) pairs of events the question does not ask about, at any time: never
+    the answer's role (so no co-temporal event is missing from the gold answers)."""
+    if triple == "S1_R1_O2":
+        return [(anchor_subject, p) for p in VERBS if p != anchor_prop]
+    if triple == "S1_R2_O2":
+        return [(anchor_subject, anchor_prop)]
+    if triple == "S2_R1_O1":
+        # the anchor's other events (objects are fresh, so never the anchor's object)
+        return [(anchor_subject, p) for p in VERBS]
+    return [(anchor_subject, p) for p in VERBS] + [
+        (str(other), p) for p in VERBS if p != answer_prop
+    ]
+
+
+def _answer_kinds(rng: random.Random, relation: str) -> list[str]:
+    """The relation of each answer event to the anchor; mix: 2-4 answers of >= 2 kinds."""
+    if relation == "mix":
+        n = rng.choice((2, 2, 2, 3, 3, 4))
+        while True:
+            kinds = [rng.choice(("equal", "during", "overlap")) for _ in range(n)]
+            if len(set(kinds)) >= 2:
+                return kinds
+    return [relation] * rng.choice((1, 1, 1, 2))
+
+
+def synth_row(relation: str, index: int, seed: int) -> SynthRow:
+    """Row ``index`` of the synthetic ``relation`` file for ``seed`` (independent of other rows)."""
+    if relation not in RELATIONS:
+        raise ValueError(f"unknown CoTempQA relation {relation!r}; known: {list(RELATIONS)}")
+    rng = row_rng(seed, "synth_cotemp", f"{relation}-{index}")
+    names = _Names(rng)
+    triple = rng.choice(TRIPLE_ELEMENTS)
+    props = list(VERBS)
+    anchor_prop = rng.choice(props)
+    answer_prop = (
+        anchor_prop if triple[3:5] == "R1" else rng.choice([p for p in props if p != anchor_prop])
+    )
+    anchor_subject = names.person()
+    anchor_object = names.thing(anchor_prop)
+    anchor_span = _anchor_span(rng, relation)
+    kinds = _answer_kinds(rng, relation)
+
+    # (subject, property, object, span); the first is the anchor, then one per answer
+    facts: list[tuple[str, str, str, Span]] = [
+        (anchor_subject, anchor_prop, anchor_object, anchor_span)
+    ]
+    answers: list[str] = []
+    other = names.person() if triple in ("S2_R1_O2", "S2_R2_O2") else None
+
+    def answer_fact(span: Span) -> tuple[str, str, str, Span]:
+        # who/what an answer event is under the triple element; also used for the distractors
+        # of the answer role, which are answer-shaped but disjoint from the anchor
+        if triple == "S2_R1_O1":
+            return (names.person(), anchor_prop, anchor_object, span)
+        subject = anchor_subject if triple.startswith("S1_") else str(other)
+        return (subject, answer_prop, names.thing(answer_prop), span)
+
+    for kind in kinds:
+        fact = answer_fact(_related_span(rng, anchor_span, kind))
+        facts.append(fact)
+        answers.append(fact[0] if triple == "S2_R1_O1" else fact[2])
+
+    n_facts = max(rng.randint(6, 10), len(facts) + 2)
+    while len(facts) < n_facts:
+        if rng.random() < 0.5:
+            # a near miss: the answer's role, at a time not co-temporal with the anchor
+            facts.append(answer_fact(_related_span(rng, anchor_span, "disjoint")))
+        else:
+            subject, prop = rng.choice(
+                _background(triple, anchor_subject, anchor_prop, answer_prop, other)
+            )
+            facts.append((subject, prop, names.thing(prop), _free_span(rng)))
+
+    order = list(range(len(facts)))
+    rng.shuffle(order)
+    position = {original: new for new, original in enumerate(order)}
+    texts = tuple(render_fact(s, VERBS[p], o, span) for s, p, o, span in (facts[i] for i in order))
+
+    when = rng.choice(_WHEN)
+    clause = f"While {anchor_subject} {_ANCHOR_VP[anchor_prop]} {anchor_object}, "
+    if triple == "S2_R1_O1":
+        ask = _WHO_ALSO[anchor_prop].format(obj=anchor_object)
+    else:
+        who = anchor_subject if triple.startswith("S1_") else str(other)
+        ask = _WHICH[answer_prop].format(who=who)
+    return SynthRow(
+        relation=relation,
+        index=index,
+        triple_element=triple,
+        question=f"{clause}{ask} {when}?",
+        facts=texts,
+        answers=tuple(answers),
+        anchor=position[0],
+        support=tuple(position[i] for i in range(1, 1 + len(kinds))),
+        kinds=tuple(kinds),
+    )
+
+
+def write_synthetic_cotemp(
+    out_dir: Path, *, relations: Sequence[str], rows: int, seed: int
+) -> list[Path]:
+    """Write ``out_dir/<relation>.json`` (``rows`` JSON lines each); returns the paths written."""
+    unknown = sorted(set(relations) - set(RELATIONS))
+    if unknown:
+        raise ValueError(f"unknown CoTempQA relation(s) {unknown}; known: {list(RELATIONS)}")
+    if rows < 1:
+        raise ValueError(f"rows must be >= 1, got {rows}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for relation in relations:
+        path = out_dir / f"{relation}.json"
+        lines = [synth_row(relation, i, seed).to_json() for i in range(rows)]
+        # write then rename, so an interrupted run never leaves a complete-looking short file
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        paths.append(path)
+    return paths

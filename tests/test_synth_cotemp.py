@@ -1,0 +1,118 @@
+"""Tests of the synthetic CoTempQA twin: format, determinism, and the decomposition against it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tracekd.cotemp import (
+    RELATIONS,
+    RULES,
+    TRIPLE_ELEMENTS,
+    decompose_cotemp,
+    load_cotemp,
+    parse_fact,
+    resolve,
+    temporal_relation,
+)
+from tracekd.decompose import Sampling
+from tracekd.synth_cotemp import synth_row, write_synthetic_cotemp
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synth_cotemp")
+    write_synthetic_cotemp(root, relations=list(RELATIONS), rows=60, seed=3)
+    return root
+
+
+def test_files_and_format(synth_dir: Path) -> None:
+    assert sorted(p.name for p in synth_dir.iterdir()) == sorted(f"{r}.json" for r in RELATIONS)
+    for relation in RELATIONS:
+        lines = (synth_dir / f"{relation}.json").read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 60
+        for i, line in enumerate(lines):
+            row = json.loads(line)
+            assert list(row) == ["index", "triple_element", "question", "facts", "answer"]
+            assert row["index"] == i and row["triple_element"] in TRIPLE_ELEMENTS
+            assert 6 <= len(row["facts"]) <= 10
+            assert row["question"].startswith("While ") and row["question"].endswith("?")
+            assert (2 <= len(row["answer"]) <= 4) if relation == "mix" else len(row["answer"]) <= 2
+
+
+def test_loader_reads_the_twin(synth_dir: Path) -> None:
+    rows = load_cotemp(synth_dir)
+    assert Counter(r.relation for r in rows) == dict.fromkeys(RELATIONS, 60)
+    assert Counter(r.triple_element for r in rows).keys() == set(TRIPLE_ELEMENTS)
+
+
+def test_mixed_precision_points_and_ranges(synth_dir: Path) -> None:
+    spans = [parse_fact(f).span for r in load_cotemp(synth_dir) for f in r.facts]
+    precisions = Counter(p.precision.name for s in spans for p in (s.start, s.end))
+    assert set(precisions) == {"YEAR", "MONTH", "DAY"}
+    assert any(s.is_point for s in spans) and any(not s.is_point for s in spans)
+    verbs = Counter(parse_fact(f).verb for r in load_cotemp(synth_dir) for f in r.facts)
+    assert set(verbs) == {"works for", "is a member of the", "holds the position of"}
+
+
+def test_byte_identical_per_seed(tmp_path: Path) -> None:
+    a = write_synthetic_cotemp(tmp_path / "a", relations=["equal", "mix"], rows=25, seed=11)
+    b = write_synthetic_cotemp(tmp_path / "b", relations=["equal", "mix"], rows=25, seed=11)
+    c = write_synthetic_cotemp(tmp_path / "c", relations=["equal", "mix"], rows=25, seed=12)
+    assert [p.name for p in a] == ["equal.json", "mix.json"]
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+    assert [p.read_bytes() for p in a] != [p.read_bytes() for p in c]
+    # a row does not depend on how many rows are written
+    d = write_synthetic_cotemp(tmp_path / "d", relations=["equal"], rows=5, seed=11)
+    assert a[0].read_text().splitlines()[:5] == d[0].read_text().splitlines()
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown CoTempQA relation"):
+        write_synthetic_cotemp(tmp_path, relations=["before"], rows=3, seed=0)
+    with pytest.raises(ValueError, match="rows"):
+        write_synthetic_cotemp(tmp_path, relations=["equal"], rows=0, seed=0)
+
+
+def test_mix_answers_stand_in_two_relations_or_more() -> None:
+    for i in range(50):
+        row = synth_row("mix", i, 0)
+        assert len(set(row.kinds)) >= 2 and len(row.kinds) == len(row.answers)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    relation=st.sampled_from(RELATIONS),
+    index=st.integers(min_value=0, max_value=10_000),
+    seed=st.integers(min_value=0, max_value=2**31),
+)
+def test_decomposition_recovers_the_generators_support(
+    relation: str, index: int, seed: int
+) -> None:
+    """The generator is the oracle: anchor + answer facts, under every precision rule."""
+    row = synth_row(relation, index, seed)
+    anchor = parse_fact(row.facts[row.anchor]).span
+    for i, kind in zip(row.support, row.kinds, strict=True):
+        for rule in RULES:
+            # no mixed-precision tie: the relation is the one the generator drew, either way
+            assert temporal_relation(anchor, parse_fact(row.facts[i]).span, rule) == kind
+    for rule in (*RULES, "either"):
+        res = resolve(relation, row.triple_element, row.question, row.facts, row.answers, rule=rule)
+        assert res.flag_reason is None
+        assert res.anchor == row.anchor
+        assert res.relevant == row.relevant
+
+
+def test_decompose_cotemp_on_the_twin(synth_dir: Path) -> None:
+    frame, report = decompose_cotemp(synth_dir, sampling=Sampling(), split={"seed": 5})
+    per = report.to_dict()["per_category"]
+    assert all(c == {"rows": 60, "kept": 60, "covered": 60, "flagged": 0} for c in per.values())
+    oracle = {f"{r}-{i:04d}": synth_row(r, i, 3).relevant for r in RELATIONS for i in range(60)}
+    for row_id, relevant in zip(frame["id"], frame["relevant"], strict=True):
+        assert tuple(relevant) == oracle[row_id]
+    assert Counter(frame["split"]) == {"train": 192, "test": 48}
