@@ -45,6 +45,11 @@ def adapter(wildcards):
     return f"{R}/{wildcards.dataset}/{wildcards.model}/{wildcards.setting}/adapter"
 
 
+def reference_entry(name):
+    """The config entry of a predictions file to score (config ``reference``)."""
+    return next(r for r in config["reference"] if r["name"] == name)
+
+
 def job_resources(stage):
     return config["resources"][stage]
 
@@ -57,4 +62,7 @@ def all_targets():
         setting=SETTINGS,
     )
     reports = expand(f"{R}/{{dataset}}/decomposition_report.json", dataset=DATASETS)
-    return run + reports + [f"{R}/tables/table3.tex", f"{R}/tables/summary.csv"]
+    grids = expand(f"{R}/figures/confusion_grid_{{setting}}.png", setting=SETTINGS)
+    tables = [f"{R}/tables/{name}" for name in ("table2.tex", "table3.tex", "stats.tex", "summary.csv")]
+    references = [f"{R}/reference/{r['name']}.json" for r in config["reference"]]
+    return run + reports + grids + tables + references

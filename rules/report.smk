@@ -28,6 +28,38 @@ rule confusion:
         "../workflow/scripts/confusion.py"
 
 
+rule confusion_grid:
+    input:
+        expand(
+            f"{R}/{{dataset}}/{{model}}/{{{{setting}}}}/confusion.json",
+            dataset=DATASETS,
+            model=MODELS,
+        ),
+    output:
+        report(
+            f"{R}/figures/confusion_grid_{{setting}}.png",
+            caption="../workflow/report/confusion_grid.rst",
+            category="Confusion matrices",
+            subcategory="All datasets and models",
+            labels={"setting": "{setting}"},
+        ),
+    params:
+        runs=[{"dataset": d, "model": m} for d in DATASETS for m in MODELS],
+        datasets=DATASETS,
+        models=MODELS,
+    log:
+        f"{R}/logs/confusion_grid/{{setting}}.log",
+    benchmark:
+        f"{R}/benchmarks/confusion_grid/{{setting}}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/tracekd.yaml"
+    script:
+        "../workflow/scripts/confusion_grid.py"
+
+
 rule tables:
     input:
         scores=expand(
@@ -37,12 +69,26 @@ rule tables:
             setting=SETTINGS,
         ),
     output:
+        table2=report(
+            f"{R}/tables/table2.tex",
+            caption="../workflow/report/table2.rst",
+            category="Tables",
+        ),
         table3=report(
             f"{R}/tables/table3.tex",
             caption="../workflow/report/table3.rst",
             category="Tables",
         ),
-        csv=f"{R}/tables/summary.csv",
+        stats=report(
+            f"{R}/tables/stats.tex",
+            caption="../workflow/report/stats.rst",
+            category="Tables",
+        ),
+        csv=report(
+            f"{R}/tables/summary.csv",
+            caption="../workflow/report/summary.rst",
+            category="Tables",
+        ),
         parquet=f"{R}/tables/summary.parquet",
     params:
         runs=[
@@ -52,7 +98,10 @@ rule tables:
             for s in SETTINGS
         ],
         settings=config["settings"],
+        table2_dataset=config["report"]["table2_dataset"],
         table3_datasets=[d for d in config["report"]["table3_datasets"] if d in DATASETS],
+        seed=config["seed"],
+        n_boot=config["report"]["bootstrap_resamples"],
     log:
         f"{R}/logs/tables/tables.log",
     benchmark:

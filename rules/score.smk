@@ -19,3 +19,23 @@ rule score:
         "../envs/tracekd.yaml"
     script:
         "../workflow/scripts/score.py"
+
+
+rule score_reference:
+    input:
+        lambda wc: reference_entry(wc.name)["path"],
+    output:
+        f"{R}/reference/{{name}}.json",
+    params:
+        entry=lambda wc: reference_entry(wc.name),
+    log:
+        f"{R}/logs/score_reference/{{name}}.log",
+    benchmark:
+        f"{R}/benchmarks/score_reference/{{name}}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/tracekd.yaml"
+    script:
+        "../workflow/scripts/score_reference.py"

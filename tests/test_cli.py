@@ -83,12 +83,12 @@ def test_decompose_is_byte_stable(synth_babi: Path, tmp_path: Path, capsys) -> N
 def test_unknown_dataset(synth_babi: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "x.parquet"
     code = main(
-        ["decompose", "--dataset", "CoTemp", "--raw", str(synth_babi), "--out", str(out),
+        ["decompose", "--dataset", "SQuAD", "--raw", str(synth_babi), "--out", str(out),
          "--config", str(DEMO)]
     )  # fmt: skip
     captured = capsys.readouterr()
     assert code == 2
-    assert "CoTemp" in captured.err and "no such dataset" in captured.err
+    assert "SQuAD" in captured.err and "no such dataset" in captured.err
     assert captured.out == ""
     assert not out.exists()
 
@@ -105,7 +105,7 @@ def test_missing_raw_folder(tmp_path: Path, capsys) -> None:
 def test_check_config_ok(capsys) -> None:
     assert main(["check-config", str(DEMO)]) == 0
     summary = _one_json(capsys.readouterr().out)
-    assert summary["datasets"] == ["bAbI"]
+    assert summary["datasets"] == ["CoTemp", "MARCO", "bAbI"]
     assert summary["models"] == ["tiny"]
     assert summary["settings"] == ["prompt", "vanilla", "correct", "incorrect"]
 
@@ -154,3 +154,22 @@ def test_decompose_real_babi_default_config(real_babi: Path, tmp_path: Path, cap
     assert all(c["flagged"] == 0 for c in per_category.values())
     frame = pl.read_parquet(out)
     assert frame.group_by("split").len().sort("split").rows() == [("test", 376), ("train", 3773)]
+
+
+def test_score_reference_file_matches_the_authors(real_data: Path, capsys) -> None:
+    folder = real_data / "reference" / "trace_check_qa" / "cotempqa"
+    if not folder.is_dir():
+        pytest.skip(f"no reference outputs in {folder}")
+    for outputs in sorted(folder.glob("outputs_*.json")):
+        assert main(["score", str(outputs), "--dataset", "CoTemp", "--format", "trace_check_qa"]) == 0
+        ours = _one_json(capsys.readouterr().out)
+        theirs = json.loads((folder / outputs.name.replace("outputs_", "results_")).read_text())
+        for key in ("acc", "f1", "p", "r"):
+            assert abs(ours[key] - theirs[key]) <= 0.1, (outputs.name, key)
+
+
+def test_score_rejects_an_unknown_format(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "x.json"
+    path.write_text("")
+    assert main(["score", str(path), "--format", "squad"]) == 2
+    assert "unknown format" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tracekd.traces import (
     ANSWER_CLOSE,
     ANSWER_OPEN,
+    CHAT_END_TOKENS,
     THINK_CLOSE,
     THINK_OPEN,
     Setting,
@@ -63,7 +64,8 @@ REALISTIC = [
     "e.g. v1.2",  # a dot not followed by the template's next words is fine
     "",
 ]
-TAGS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
+# parse_output also cuts a reply at an end-of-turn token, so generated text avoids those too
+TAGS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE, *CHAT_END_TOKENS)
 
 categories = st.one_of(
     st.sampled_from(REALISTIC),
@@ -662,3 +664,117 @@ def test_build_traces_explicit_categories() -> None:
 def test_setting_trains() -> None:
     assert not PROMPT_S.trains
     assert VANILLA.trains and CORRECT.trains and INCORRECT.trains
+
+
+# ---------------------------------------------------------------- parse_output: real shapes
+
+COTEMP = TraceTemplate(COTEMP_TRACE)
+COTEMP_FACT = "Emma Carlsson Löfdahl is a member of the Liberals in March 11, 2019."
+# the shape of the paper's released Qwen3 outputs: newline before "I need", Python-literal lists
+QWEN_TRACE = (
+    "The temporal relation between the event in question and the event in context is: equal.\n"
+    f"I need to use the following facts to answer the question: ['{COTEMP_FACT}']"
+)
+
+
+def _qwen(answer_part: str, *, opener: str = "assistant\n<think>\n") -> str:
+    return f"{opener}{QWEN_TRACE}\n</think>\n\n {answer_part}"
+
+
+def test_parse_output_released_qwen_shape() -> None:
+    parsed = parse_output(_qwen("<answer>['Liberals']</answer>"), COTEMP)
+    assert parsed.status == "ok"
+    assert (parsed.category, parsed.facts) == ("equal", [COTEMP_FACT])
+    assert parsed.answer == '["Liberals"]'  # a Python-literal list comes back as JSON
+    assert parsed.trace_text == QWEN_TRACE
+
+
+def test_parse_output_close_without_open_is_a_trace() -> None:
+    """The released outputs hold "</think>" with its "<think>" left in the prompt."""
+    parsed = parse_output(_qwen("<answer>['Liberals']</answer>", opener="\n\n"), COTEMP)
+    assert (parsed.status, parsed.category, parsed.answer) == ("ok", "equal", '["Liberals"]')
+    # a "</think>" after the answer tag is not a trace
+    late = parse_output("<answer>x</answer> </think>", COTEMP)
+    assert (late.status, late.answer, late.trace_text) == ("no_trace", "x", None)
+
+
+@pytest.mark.parametrize(
+    ("tail", "answer"),
+    [
+        # the trace restated without tags, then a bare list
+        (f"{QWEN_TRACE}\n['Liberals']", '["Liberals"]'),
+        # restated with drift ("fact"), which the template itself does not accept
+        (f"{QWEN_TRACE.replace('facts', 'fact')}\n['Liberals']", '["Liberals"]'),
+        (f"{QWEN_TRACE}\nAnswer: Liberals", "Liberals"),
+        (f"{QWEN_TRACE}\nThe answer is ['Liberals', 'Vox'].", '["Liberals", "Vox"]'),
+        (f"{QWEN_TRACE}\n</think>\n\nThe answer is: ['Liberals']", '["Liberals"]'),
+        ("['Liberals']</answer>", '["Liberals"]'),  # the opening tag got lost
+        ("Liberals", "Liberals"),
+    ],
+)
+def test_parse_output_untagged_answers(tail: str, answer: str) -> None:
+    parsed = parse_output(_qwen(tail), COTEMP)
+    assert (parsed.status, parsed.category, parsed.answer) == ("ok", "equal", answer)
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("assistant\n\n['Liberal Party']", '["Liberal Party"]'),  # the released Llama shape
+        ("<|start_header_id|>assistant<|end_header_id|>\n\n['x']<|eot_id|>", '["x"]'),
+        ("<|im_start|>assistant\nkitchen<|im_end|>\n<|im_start|>user\nmore?", "kitchen"),
+        ("kitchen<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nok", "kitchen"),
+        ("<start_of_turn>model\ngarden<end_of_turn>", "garden"),
+        ("assistant", "assistant"),  # a lone word may be the answer itself
+        ("assistant professor", "assistant professor"),
+        ("model\ngarden", "model\ngarden"),  # "model" is a role only after a turn token
+    ],
+)
+def test_parse_output_chat_remnants(text: str, answer: str) -> None:
+    parsed = parse_output(text, COTEMP)
+    assert (parsed.status, parsed.answer) == ("no_trace", answer)
+
+
+def test_parse_output_only_remnants_is_empty() -> None:
+    assert parse_output("assistant\n\n<|im_end|>", COTEMP).status == "empty"
+    assert parse_output("<|eot_id|>['x']", COTEMP).status == "empty"  # the turn ended first
+
+
+def test_parse_output_unclosed_think_then_answer() -> None:
+    parsed = parse_output(f"<think>{QWEN_TRACE} <answer>['Liberals']</answer>", COTEMP)
+    assert parsed.status == "unterminated"
+    assert (parsed.category, parsed.facts) == ("equal", [COTEMP_FACT])
+    assert parsed.answer == '["Liberals"]'
+
+
+def test_parse_output_answer_literal_is_never_evaluated(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    text = f"<answer>[__import__('os').system('touch {marker}')]</answer>"
+    parsed = parse_output(text, COTEMP)
+    assert parsed.answer == text[len("<answer>") : -len("</answer>")]  # kept as text
+    assert not marker.exists()
+
+
+PREFIXES = ["", "assistant\n", "<|im_start|>assistant\n", "<|begin_of_text|>assistant\n\n",
+            "<|start_header_id|>assistant<|end_header_id|>\n\n"]  # fmt: skip
+SUFFIXES = ["", "<|im_end|>", "<|eot_id|>", "<|im_end|>\n<|im_start|>user\n<think>x</think>"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    category=categories.filter(_tagless),
+    facts=st.one_of(facts_lists, tricky_facts).filter(lambda fs: all(_tagless(f) for f in fs)),
+    answers=st.lists(st.text(max_size=20).filter(_tagless), min_size=1, max_size=3),
+    prefix=st.sampled_from(PREFIXES),
+    suffix=st.sampled_from(SUFFIXES),
+    drop_open=st.booleans(),
+)
+def test_parse_output_ignores_remnants_and_a_lost_think_tag(
+    category: str, facts: list[str], answers: list[str], prefix: str, suffix: str, drop_open: bool
+) -> None:
+    completion = _full(category, facts, answers)
+    if drop_open:  # the "<think>" was part of the prompt
+        completion = completion.removeprefix(THINK_OPEN)
+    parsed = parse_output(prefix + completion + suffix, TEMPLATE)
+    assert parsed == parse_output(_full(category, facts, answers), TEMPLATE)
+    assert parsed.status == "ok" and parsed.answer == render_list(answers)

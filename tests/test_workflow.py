@@ -17,6 +17,8 @@ from tracekd.score import score_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ("prompt", "vanilla", "correct", "incorrect")
+DATASETS = ("CoTemp", "MARCO", "bAbI")
+RULES = {"CoTemp": "cotemp", "MARCO": "marco", "bAbI": "babi"}
 
 
 def snakemake(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -43,8 +45,10 @@ def smallest_demo_config(results: Path) -> dict:
     """config/demo.yaml shrunk to a few dozen problems and a model of a few thousand weights."""
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     config["results"] = str(results)
-    babi = config["datasets"]["bAbI"]
-    babi["source"]["stories"] = {"train": 4, "test": 2}
+    datasets = config["datasets"]
+    datasets["bAbI"]["source"]["stories"] = {"train": 4, "test": 2}
+    datasets["CoTemp"]["source"]["rows"] = 5  # per relation: 4 train, 1 test
+    datasets["MARCO"]["source"]["rows"] = {"train": 12, "test": 6}
     config["models"]["tiny"]["build"].update(
         vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
         num_attention_heads=2, num_key_value_heads=1,
@@ -70,60 +74,63 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 @pytest.mark.slow
 def test_every_output_has_its_schema(demo_runs: list[Path]) -> None:
     results = demo_runs[0]
-    decomposed = pl.read_parquet(results / "bAbI" / "decomposed.parquet")
-    assert decomposed.schema["context"] == pl.List(pl.String)
-    assert decomposed.schema["relevant"] == pl.List(pl.Int64)
-    assert decomposed.schema["answers"] == pl.List(pl.String)
-    assert {"id", "split", "category", "question", "task"} <= set(decomposed.columns)
-    assert decomposed["id"].is_unique().all()
-    assert decomposed.height == 11 * (4 + 2)  # one question per story, 11 tasks
-    report = json.loads((results / "bAbI" / "decomposition_report.json").read_text())
-    assert sum(c["kept"] for c in report["per_category"].values()) == decomposed.height
-
-    for setting in SETTINGS:
-        traces = pl.read_parquet(results / "bAbI" / "traces" / f"{setting}.parquet")
-        assert traces.columns == [
-            "id", "split", "setting", "prompt", "completion",
-            "trace_category", "trace_facts", "trace_relevant", "corruption",
-        ]
-        assert traces.height == decomposed.height
-        run = results / "bAbI" / "tiny" / setting
-        predictions = pl.read_parquet(run / "predictions.parquet")
-        assert predictions.height == 22
-        assert {"output", "pred_category", "pred_facts", "pred_answer", "parse_status",
-                "trace_tokens"} <= set(predictions.columns)
-        scores = pl.read_parquet(run / "scores.parquet")
-        assert scores["id"].to_list() == predictions["id"].to_list()
-        assert scores.schema["answer_correct"] == pl.Boolean
-        assert scores.schema["trace_correct"] == pl.Boolean
-        confusion = json.loads((run / "confusion.json").read_text())
-        assert confusion["n"] == 22
-        assert sum(confusion["counts"].values()) == 22
-        assert (run / "confusion.png").read_bytes()[:4] == b"\x89PNG"
-        if setting != "prompt":
-            metrics = json.loads((run / "adapter" / "training_metrics.json").read_text())
-            assert metrics["examples"] == 44 and metrics["loss_curve"]
-            assert not list((run / "adapter").glob("tokenizer*"))
+    for dataset in DATASETS:
+        decomposed = pl.read_parquet(results / dataset / "decomposed.parquet")
+        assert decomposed.schema["context"] == pl.List(pl.String)
+        assert decomposed.schema["relevant"] == pl.List(pl.Int64)
+        assert decomposed.schema["answers"] == pl.List(pl.String)
+        assert {"id", "split", "category", "question"} <= set(decomposed.columns)
+        assert decomposed["id"].is_unique().all()
+        report = json.loads((results / dataset / "decomposition_report.json").read_text())
+        assert sum(c["kept"] for c in report["per_category"].values()) == decomposed.height
+        assert (results / dataset / "decomposition_report.md").read_text().startswith("# ")
+        n_train = decomposed.filter(pl.col("split") == "train").height
+        n_test = decomposed.height - n_train
+        assert n_train > 0 and n_test > 0
+        for setting in SETTINGS:
+            traces = pl.read_parquet(results / dataset / "traces" / f"{setting}.parquet")
+            assert traces.columns == [
+                "id", "split", "setting", "prompt", "completion",
+                "trace_category", "trace_facts", "trace_relevant", "corruption",
+            ]
+            assert traces.height == decomposed.height
+            run = results / dataset / "tiny" / setting
+            predictions = pl.read_parquet(run / "predictions.parquet")
+            assert predictions.height == n_test
+            assert {"output", "pred_category", "pred_facts", "pred_answer", "parse_status",
+                    "trace_tokens"} <= set(predictions.columns)
+            scores = pl.read_parquet(run / "scores.parquet")
+            assert scores["id"].to_list() == predictions["id"].to_list()
+            assert scores.schema["answer_correct"] == pl.Boolean
+            assert scores.schema["trace_correct"] == pl.Boolean
+            confusion = json.loads((run / "confusion.json").read_text())
+            assert confusion["n"] == n_test == sum(confusion["counts"].values())
+            assert (run / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+            if setting != "prompt":
+                metrics = json.loads((run / "adapter" / "training_metrics.json").read_text())
+                assert metrics["examples"] == n_train and metrics["loss_curve"]
+                assert not list((run / "adapter").glob("tokenizer*"))
 
     summary = pl.read_csv(results / "tables" / "summary.csv")
-    assert summary["setting"].to_list() == list(SETTINGS)
+    assert summary.height == len(DATASETS) * len(SETTINGS)
     table = (results / "tables" / "table3.tex").read_text()
     assert table.count("\\\\") >= 4 + 2 and "\\toprule" in table and "\\bottomrule" in table
 
 
 @pytest.mark.slow
 def test_scores_agree_with_predictions(demo_runs: list[Path]) -> None:
-    for setting in SETTINGS:
-        run = demo_runs[0] / "bAbI" / "tiny" / setting
-        predictions = pl.read_parquet(run / "predictions.parquet")
-        assert_frame_equal(
-            pl.read_parquet(run / "scores.parquet"),
-            score_predictions(predictions, answer_rule="babi"),
-        )
-        confusion = json.loads((run / "confusion.json").read_text())
-        scores = pl.read_parquet(run / "scores.parquet")
-        both = scores.filter(pl.col("answer_correct") & pl.col("trace_correct")).height
-        assert confusion["counts"]["trace_correct_answer_correct"] == both
+    for dataset in DATASETS:
+        for setting in SETTINGS:
+            run = demo_runs[0] / dataset / "tiny" / setting
+            predictions = pl.read_parquet(run / "predictions.parquet")
+            assert_frame_equal(
+                pl.read_parquet(run / "scores.parquet"),
+                score_predictions(predictions, answer_rule=RULES[dataset]),
+            )
+            confusion = json.loads((run / "confusion.json").read_text())
+            scores = pl.read_parquet(run / "scores.parquet")
+            both = scores.filter(pl.col("answer_correct") & pl.col("trace_correct")).height
+            assert confusion["counts"]["trace_correct_answer_correct"] == both
 
 
 @pytest.mark.slow
@@ -135,16 +142,17 @@ def test_same_config_and_seed_give_identical_files(demo_runs: list[Path]) -> Non
                         "*/*/*/scores.parquet", "*/*/*/confusion.json", "*/decomposition_report.json")
         for p in first.glob(pattern)
     )
-    assert len(files) == 1 + 4 + 4 + 4 + 4 + 1
+    assert len(files) == len(DATASETS) * (1 + 4 + 4 + 4 + 4 + 1)
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
 
 
-def test_paper_grid_dry_run_plans_two_models_by_four_settings() -> None:
+def test_paper_grid_dry_run_plans_three_datasets_two_models_four_settings() -> None:
     out = snakemake("-n", "all").stdout
     counts = job_counts(out)
-    assert counts["train"] == 2 * 3 and counts["predict"] == 2 * 4 and counts["score"] == 8
-    assert counts["confusion"] == 8 and counts["traces"] == 4 and counts["raw_data"] == 1
+    assert counts["train"] == 3 * 2 * 3 and counts["predict"] == 3 * 2 * 4
+    assert counts["score"] == 24 and counts["confusion"] == 24
+    assert counts["traces"] == 3 * 4 and counts["raw_data"] == 3 and counts["decompose"] == 3
     assert "build_model" not in counts  # real models are downloaded, not built
 
 

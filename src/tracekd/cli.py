@@ -1,6 +1,7 @@
 """The ``tracekd`` command: run a stage without Snakemake.
 
     tracekd decompose --dataset bAbI --raw DIR --out decomposed.parquet [--config config/config.yaml]
+    tracekd score outputs.json --dataset CoTemp --format trace_check_qa
     tracekd check-config config/demo.yaml
 """
 
@@ -31,6 +32,16 @@ def _decompose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from tracekd.reference import score_reference
+
+    if args.format != "trace_check_qa":
+        raise ValueError(f"unknown format {args.format!r}; supported: trace_check_qa")
+    result = score_reference(args.path, args.dataset, gold_facts=args.gold_facts)
+    print(json.dumps(result, sort_keys=True))
+    return 0
+
+
 def _check_config(args: argparse.Namespace) -> int:
     config = load_config(args.path)
     print(json.dumps({"config": str(args.path), "datasets": list(config["datasets"]),
@@ -50,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
                      help="config whose dataset block (tasks, sampling) applies (default: %(default)s)")
     dec.set_defaults(func=_decompose)
+    sco = sub.add_parser("score", help="score predictions made elsewhere; prints the metrics as JSON")
+    sco.add_argument("path", type=Path, help="a predictions file (JSON lines)")
+    sco.add_argument("--dataset", default="CoTemp", help="dataset whose official rule applies")
+    sco.add_argument("--format", default="trace_check_qa",
+                     help="file layout: trace_check_qa (the paper's released outputs)")
+    sco.add_argument("--gold-facts", default="none", choices=["none", "answer_facts"],
+                     help="how IR is judged when the file has no gold facts (default: not judged)")
+    sco.set_defaults(func=_score)
     chk = sub.add_parser("check-config", help="validate a config file against the schema")
     chk.add_argument("path", type=Path)
     chk.set_defaults(func=_check_config)

@@ -4,6 +4,9 @@ Every prediction row gets one score row (same order); a malformed output is scor
 dropped: whatever the parser could not read is null and scores False / 0. The trace is
 checked strictly (category equal, generated facts matched back to exactly the gold context
 positions); the lenient checks the paper's released code used are reported beside it.
+
+CoTempQA answers are scored by the candidate-entity rule of the paper's released evaluation
+(``cotemp_answer_score``), which reproduces the authors' published numbers.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import string
 from collections import Counter
 from collections.abc import Collection, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -40,6 +43,15 @@ REQUIRED_COLUMNS = (
     "pred_answer",
     "parse_status",
 )
+
+#: further columns the ``cotemp`` rule reads (``output``, the raw generation, is optional)
+COTEMP_COLUMNS = ("question", "triple_element")
+
+#: ``cotemp_variant`` values: the paper's released code, or the CoTempQA authors' own script
+COTEMP_VARIANTS = ("trace_check_qa", "cotempqa")
+
+#: ``cotemp_source`` values: the text the ``cotemp`` rule searches
+COTEMP_SOURCES = ("output", "answer")
 
 _SCORE_SCHEMA: dict[str, Any] = {
     "answer_correct": pl.Boolean,
@@ -259,18 +271,241 @@ def _score_answer(
     return correct, em, precision, recall, f1
 
 
+# ---------------------------------------------------------------- CoTempQA's answer rule
+#
+# A re-implementation (our code, not a copy) of ``evaluate_model`` in the paper's released
+# evaluation, sbhambr1/Trace_Check_QA ``scripts/cotempqa_config.py`` (commit 13cf024), which
+# adapts ``main`` in the CoTempQA authors' zhaochen0110/Cotempqa ``evaluate_for_open_model.py``.
+# The two differ; ``variant`` picks one. Their quirks are kept on purpose (each is marked
+# "quirk"), since the point is to reproduce the published scores.
+
+# (keyword in the fact, Wikidata relation), in the order both scripts try them
+_COTEMP_RELATIONS: tuple[tuple[str, str], ...] = (
+    (" the position of ", "P39"),
+    (" a member of ", "P102"),
+    (" the chair of ", "P488"),
+    (" the head of ", "P6"),
+    (" owned by ", "P127"),
+    ("attend", "P69"),
+    ("work", "P108"),
+    ("play", "P54"),
+)
+# fact phrasings per relation: group 1 is the subject, group 2 the object
+_COTEMP_VERBS = {
+    "P39": "holds the position of",
+    "P102": "is a member of the",
+    "P69": "attended",
+    "P108": "works for",
+    "P54": "plays for",
+    "P488": "is the chair of",
+    "P6": "is the head of",
+    "P127": "is owned by",
+}
+
+
+def _cotemp_templates(verb: str) -> tuple[tuple[tuple[str, ...], re.Pattern[str]], ...]:
+    """A relation's phrasings, each with the literal words it needs (a cheap test first)."""
+    # both scripts try these with re.match (anchored at the start only, lazy groups)
+    v = re.escape(verb)
+    return (
+        (
+            (f" {verb} ", " from ", " to ", "."),
+            re.compile(rf"(.+?) {v} (.+?) from (.+?) to (.+?)\."),
+        ),
+        ((f" {verb} ", " in ", "."), re.compile(rf"(.+?) {v} (.+?) in (.+?)\.")),
+        ((f" {verb} ", " from "), re.compile(rf"(.+?) {v} (.+?) from (.+?)")),
+        ((f" {verb} ", "."), re.compile(rf"(.+?) {v} (.+?)\.")),
+    )
+
+
+_COTEMP_TEMPLATES = {rel: _cotemp_templates(verb) for rel, verb in _COTEMP_VERBS.items()}
+# the CoTempQA script tries only the first two phrasings of a relation
+_TEMPLATES_TRIED = {"trace_check_qa": 4, "cotempqa": 2}
+# the past tenses both scripts rewrite before matching
+_PAST_TENSES = ((" was ", " is "), (" held ", " holds "), (" worked ", " works "),
+                (" played ", " plays "))  # fmt: skip
+_DROP_ASCII_PUNCT = str.maketrans("", "", string.punctuation)
+# counter words the CoTempQA script deletes (year, age, person in Chinese/Japanese/Korean)
+_COUNTER_WORDS = str.maketrans("", "", "年歳人년")
+
+
+class CotempScore(NamedTuple):
+    """One CoTempQA answer scored by the authors' rule, with the sets it compared."""
+
+    correct: bool
+    precision: float
+    recall: float
+    f1: float
+    predicted: tuple[str, ...]  # normalized, sorted; a duplicate is kept (quirk, see below)
+    gold: tuple[str, ...]
+
+
+def _check_cotemp_variant(variant: str) -> None:
+    if variant not in COTEMP_VARIANTS:
+        raise ValueError(f"unknown cotemp_variant {variant!r}; expected one of {COTEMP_VARIANTS}")
+
+
+def cotemp_normalize(text: str, *, variant: str = "trace_check_qa") -> str:
+    """The authors' ``normalize_answer``: lower-case, drop ASCII punctuation, collapse spaces.
+
+    Unlike SQuAD's it keeps articles and non-ASCII punctuation; the ``cotempqa`` variant also
+    deletes the counter words 年 歳 人 년.
+    """
+    text = text.lower().translate(_DROP_ASCII_PUNCT)
+    if variant == "cotempqa":
+        text = text.translate(_COUNTER_WORDS)
+    return " ".join(text.split())
+
+
+def cotemp_search_text(prediction: str, *, variant: str = "trace_check_qa") -> str:
+    """The lower-cased part of a raw generation the authors search for candidate answers.
+
+    Quirk: the split keeps the piece *between* the first and second marker (``split(m)[1]``),
+    and ``" answer "`` also occurs in the trace sentence "... facts to answer the question:
+    [...]", so for a trace output the searched text is the trace's facts plus the answer.
+    (The scripts' chain-of-thought branch, for prompt modes named ``*cot*``, is not used here.)
+    """
+    text = prediction.lower()
+    markers = ["answer the question based on", " answer "]
+    if variant == "trace_check_qa":
+        markers += ["answer:", "<answer>"]
+    for i, marker in enumerate(markers):
+        if marker in text:
+            # the first marker (a prompt echoed back) cuts the text *before* it
+            return text.split(marker)[0] if i == 0 else text.split(marker)[1]
+    return text
+
+
+@lru_cache(maxsize=1 << 16)
+def _cotemp_fact_entities(fact: str, variant: str) -> tuple[str, str] | None:
+    """(subject, object) of a context fact as the authors read it; ``None`` if unreadable.
+
+    The keyword test runs on the fact as given (case-sensitive, so ``"work"`` also fires for
+    ``"network"``); the tense rewrite then applies cumulatively to the fact (quirk).
+    """
+    for keyword, relation in _COTEMP_RELATIONS:
+        if keyword not in fact:
+            continue
+        for old, new in _PAST_TENSES:
+            fact = fact.replace(old, new)
+        for needed, template in _COTEMP_TEMPLATES[relation][: _TEMPLATES_TRIED[variant]]:
+            # a phrasing whose words are missing cannot match: skip its (backtracking) regex
+            if not all(word in fact for word in needed):
+                continue
+            match = template.match(fact)
+            if match:
+                return match.group(1), match.group(2)
+    return None
+
+
+def _cotemp_wants_subject(triple_element: str, variant: str) -> bool:
+    """Whether the candidates are the facts' subjects (else their objects).
+
+    CoTempQA's own script takes objects for ``S1_R1_O2`` questions (same subject: "which party
+    did X belong to"). Quirk: the paper's code tests ``'S2_R1_O1' not in triple_element``, so it
+    takes *subjects* for every kind but ``S2_R1_O1``; only this reproduces its published scores.
+    """
+    if variant == "cotempqa":
+        return "S1_R1_O2" not in triple_element
+    return "S2_R1_O1" not in triple_element
+
+
+def _cotemp_candidates(
+    facts: Sequence[str], golds: Sequence[str], triple_element: str, variant: str
+) -> list[str]:
+    """Lower-cased candidate answers, longest first.
+
+    The authors sort ``list(set(...))`` by length, so equal-length candidates come in hash
+    order, which varies between runs; we keep first-seen order (facts, then golds) instead.
+    It only matters when two equal-length candidates both occur in the question and the text.
+    """
+    side = 0 if _cotemp_wants_subject(triple_element, variant) else 1
+    found = (_cotemp_fact_entities(fact, variant) for fact in facts)
+    entities = [pair[side].lower() for pair in found if pair is not None]
+    candidates = dict.fromkeys([*entities, *golds])  # ordered de-duplication
+    return sorted(candidates, key=len, reverse=True)
+
+
+def _cotemp_predicted(text: str, candidates: Sequence[str], question: str) -> list[str]:
+    """The authors' scan: which candidates the text names.
+
+    "Found" is a plain substring test on the lower-cased text (no word boundaries), and each
+    candidate found is deleted from the text, so a shorter one inside a longer one already
+    found is not found again. The first candidate that also occurs in the question is taken
+    for the question's own entity and skipped (only the first: later ones count). With none
+    found, the prediction is the whole remaining text.
+    """
+    predicted: list[str] = []
+    skipped = False
+    for candidate in candidates:
+        if candidate not in text:
+            continue
+        text = text.replace(candidate, "")
+        if not skipped and candidate in question:
+            skipped = True
+            continue
+        predicted.append(candidate)
+    return predicted or [text]
+
+
+def _set_prf(predicted: Sequence[str], gold: Sequence[str]) -> tuple[float, float, float]:
+    """The authors' ``f1_score`` over lists of answers: (precision, recall, F1)."""
+    common = sum((Counter(predicted) & Counter(gold)).values())
+    if common == 0:
+        return 0.0, 0.0, 0.0
+    precision = common / len(predicted)
+    recall = common / len(gold)
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def cotemp_answer_score(
+    prediction: str | None,
+    golds: Sequence[str],
+    *,
+    facts: Sequence[str],
+    question: str,
+    triple_element: str,
+    variant: str = "trace_check_qa",
+) -> CotempScore:
+    """Score one CoTempQA answer by the rule of the paper's released evaluation.
+
+    Source: ``evaluate_model`` in sbhambr1/Trace_Check_QA ``scripts/cotempqa_config.py``
+    (arXiv 2505.13792), adapted from ``main`` in zhaochen0110/Cotempqa
+    ``evaluate_for_open_model.py`` (Su et al. 2024); ``variant="cotempqa"`` follows the latter.
+
+    ``prediction`` is the raw generation (``cotemp_search_text`` picks the part searched).
+    Candidates are the subjects or objects of the context ``facts`` (``triple_element`` says
+    which) plus the golds, scanned longest first (``_cotemp_predicted``). Both sides are
+    de-duplicated *before* normalization (quirk: two raw answers that normalize alike stay two
+    list items), normalized by ``cotemp_normalize`` and sorted; correct means the two lists
+    are equal, and precision/recall/F1 count the common items.
+    """
+    _check_cotemp_variant(variant)
+    gold_raw = [gold.lower() for gold in golds]
+    text = cotemp_search_text(prediction or "", variant=variant)
+    candidates = _cotemp_candidates(facts, gold_raw, triple_element, variant)
+    predicted = _cotemp_predicted(text, candidates, question.lower())
+    pred_norm = tuple(sorted(cotemp_normalize(p, variant=variant) for p in set(predicted)))
+    gold_norm = tuple(sorted(cotemp_normalize(g, variant=variant) for g in set(gold_raw)))
+    precision, recall, f1 = _set_prf(pred_norm, gold_norm)
+    return CotempScore(pred_norm == gold_norm, precision, recall, f1, pred_norm, gold_norm)
+
+
+def _cotemp_exact(pred_answer: str | None, golds: Sequence[str]) -> bool:
+    """Strict check beside the official rule: the parsed answer's items equal the gold set."""
+    pred_set = {_normalize(item) for item in answer_items(pred_answer)} - {""}
+    gold_set = {_normalize(gold) for gold in golds if gold is not None} - {""}
+    return bool(gold_set) and pred_set == gold_set
+
+
 def _check_rule(answer_rule: str) -> None:
-    if answer_rule == "cotemp":
-        raise NotImplementedError(
-            "answer_rule 'cotemp' (the CoTempQA authors' candidate-entity evaluation) "
-            "is not implemented yet"
-        )
     if answer_rule not in ANSWER_RULES:
         raise ValueError(f"unknown answer_rule {answer_rule!r}; expected one of {ANSWER_RULES}")
 
 
-def _check_columns(predictions: pl.DataFrame) -> None:
-    missing = [col for col in REQUIRED_COLUMNS if col not in predictions.columns]
+def _check_columns(predictions: pl.DataFrame, answer_rule: str) -> None:
+    needed = [*REQUIRED_COLUMNS, *(COTEMP_COLUMNS if answer_rule == "cotemp" else ())]
+    missing = [col for col in needed if col not in predictions.columns]
     if missing:
         raise ValueError(f"predictions lack required column(s): {', '.join(missing)}")
 
@@ -287,13 +522,46 @@ def _gold_positions(row_id: Any, relevant: Sequence[int], n_context: int) -> set
     return gold
 
 
-def _score_row(row: dict[str, Any], *, answer_rule: str, is_set: bool) -> tuple[Any, ...]:
-    """One row's scores, in the order of ``_SCORE_SCHEMA``."""
-    context = row["context"] or []
-    gold = _gold_positions(row["id"], row["relevant"] or [], len(context))
-    correct, em, precision, recall, f1 = _score_answer(
-        row["pred_answer"], row["answers"] or [], rule=answer_rule, is_set=is_set
+def _row_answer(
+    row: dict[str, Any], *, answer_rule: str, is_set: bool, cotemp_variant: str,
+    cotemp_source: str,
+) -> tuple[bool, bool, float, float, float]:  # fmt: skip
+    """(correct, exact match, precision, recall, F1) of a row's answer under its rule."""
+    golds = row["answers"] or []
+    if answer_rule != "cotemp":
+        return _score_answer(row["pred_answer"], golds, rule=answer_rule, is_set=is_set)
+    # the authors search the raw generation; without one (or by choice) the parsed answer
+    text = row.get("output") if cotemp_source == "output" else None
+    if text is None:
+        text = row["pred_answer"]
+    score = cotemp_answer_score(
+        text,
+        [gold for gold in golds if gold is not None],
+        facts=row["context"] or [],
+        question=row["question"] or "",
+        triple_element=row["triple_element"] or "",
+        variant=cotemp_variant,
     )
+    em = _cotemp_exact(row["pred_answer"], golds)
+    return score.correct, em, score.precision, score.recall, score.f1
+
+
+def _score_row(
+    row: dict[str, Any], *, answer_rule: str, is_set: bool, cotemp_variant: str = "trace_check_qa",
+    cotemp_source: str = "output",
+) -> tuple[Any, ...]:  # fmt: skip
+    """One row's scores, in the order of ``_SCORE_SCHEMA``.
+
+    A null ``relevant`` means the gold facts are unknown (e.g. the paper's released outputs):
+    the IR columns and ``trace_correct`` are then null for a row with a trace.
+    """
+    context = row["context"] or []
+    relevant = row["relevant"]
+    gold = None if relevant is None else _gold_positions(row["id"], relevant, len(context))
+    correct, em, precision, recall, f1 = _row_answer(
+        row, answer_rule=answer_rule, is_set=is_set, cotemp_variant=cotemp_variant,
+        cotemp_source=cotemp_source,
+    )  # fmt: skip
     trace_text = row["trace_text"]
     if trace_text is None or not trace_text.strip():
         return (correct, em, f1, precision, recall, *_NO_TRACE_SCORES)
@@ -303,6 +571,12 @@ def _score_row(row: dict[str, Any], *, answer_rule: str, is_set: bool) -> tuple[
     category_ok = (
         pred_category is not None and bool(gold_label) and _label_key(pred_category) == gold_label
     )
+    category_lenient = bool(gold_label) and _contains_tokens(gold_label, _label_key(trace_text))
+    if gold is None:  # unknown gold facts: IR cannot be judged either way
+        return (
+            correct, em, f1, precision, recall,
+            True, category_ok, None, None, None, None, category_lenient, None,
+        )  # fmt: skip
     if row["pred_facts"] is not None:
         ir_ok, ir_p, ir_r = _ir_scores(row["pred_facts"], context, gold)
     else:
@@ -311,7 +585,6 @@ def _score_row(row: dict[str, Any], *, answer_rule: str, is_set: bool) -> tuple[
     trace_key = " ".join(trace_text.lower().split())
     gold_keys = (_fact_key(context[pos]) for pos in sorted(gold))
     ir_lenient = any(key and key in trace_key for key in gold_keys)
-    category_lenient = bool(gold_label) and _contains_tokens(gold_label, _label_key(trace_text))
     return (
         correct, em, f1, precision, recall,
         True, category_ok, ir_ok, ir_p, ir_r, ir_lenient, category_lenient, category_ok and ir_ok,
@@ -323,31 +596,53 @@ def score_predictions(
     *,
     answer_rule: str,
     set_tasks: Collection[str] = SET_ANSWER_TASKS,
+    cotemp_variant: str = "trace_check_qa",
+    cotemp_source: str = "output",
 ) -> pl.DataFrame:
     """Score every prediction row: answer by ``answer_rule``, trace by category and IR step.
 
     ``answer_rule``: ``"babi"`` (normalized exact match; tasks in ``set_tasks`` compared as
     unordered sets), ``"marco"`` (correct when a normalized gold answer occurs, on token
-    boundaries, in the normalized prediction; token F1 beside it) or ``"cotemp"`` (not yet
-    implemented: raises ``NotImplementedError``). Any other rule raises ``ValueError``.
+    boundaries, in the normalized prediction; token F1 beside it) or ``"cotemp"`` (the
+    candidate-entity rule of the paper's released CoTempQA evaluation, see
+    ``cotemp_answer_score``; needs the columns ``question`` and ``triple_element``, the context
+    facts in ``context``). Any other rule raises ``ValueError``.
+
+    For ``cotemp``, ``answer_correct`` and the answer P/R/F1 are the authors' (over sets of
+    answers); ``answer_em`` is a strict check beside them (the parsed answer's items, normalized,
+    equal the gold set). ``cotemp_source="output"`` searches the raw generation (column
+    ``output``, as the authors did; a null or absent ``output`` falls back to ``pred_answer``);
+    ``"answer"`` searches only the parsed answer. ``cotemp_variant`` is ``"trace_check_qa"``
+    (the paper's code, default) or ``"cotempqa"`` (the CoTempQA authors' script).
 
     Returns one row per prediction, in input order, with the columns ``id, split, [task,]
     category, pred_category, parse_status, answer_correct, answer_em, answer_f1,
     answer_precision, answer_recall, has_trace, category_correct, ir_correct, ir_precision,
     ir_recall, ir_lenient, category_lenient, trace_correct, trace_words, trace_tokens``.
-    Answer P/R/F1 are those against the gold answer with the best F1.
+    Answer P/R/F1 of the other rules are those against the gold answer with the best F1. A row
+    whose ``relevant`` is null (gold facts unknown) has null IR columns and ``trace_correct``.
     """
     _check_rule(answer_rule)
-    _check_columns(predictions)
+    _check_cotemp_variant(cotemp_variant)
+    if cotemp_source not in COTEMP_SOURCES:
+        raise ValueError(
+            f"unknown cotemp_source {cotemp_source!r}; expected one of {COTEMP_SOURCES}"
+        )
+    _check_columns(predictions, answer_rule)
     has_task = "task" in predictions.columns
     set_tasks = frozenset(set_tasks)
-    rows = predictions.select(*REQUIRED_COLUMNS, *(["task"] if has_task else []))
+    extra = ["task"] if has_task else []
+    if answer_rule == "cotemp":
+        extra += [*COTEMP_COLUMNS, *(["output"] if "output" in predictions.columns else [])]
+    rows = predictions.select(*REQUIRED_COLUMNS, *extra)
     scores = pl.DataFrame(
         [
             _score_row(
                 row,
                 answer_rule=answer_rule,
                 is_set=answer_rule == "babi" and has_task and row["task"] in set_tasks,
+                cotemp_variant=cotemp_variant,
+                cotemp_source=cotemp_source,
             )
             for row in rows.iter_rows(named=True)
         ],
