@@ -45,6 +45,12 @@ def adapter(wildcards):
     return f"{R}/{wildcards.dataset}/{wildcards.model}/{wildcards.setting}/adapter"
 
 
+def answer_options(dataset):
+    """Keyword options of the dataset's answer rule (the CoTemp rule's variant)."""
+    ds = config["datasets"][dataset]
+    return {"cotemp_variant": ds["answer_variant"]} if ds["answer_rule"] == "cotemp" else {}
+
+
 def reference_entry(name):
     """The config entry of a predictions file to score (config ``reference``)."""
     return next(r for r in config["reference"] if r["name"] == name)

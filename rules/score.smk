@@ -8,6 +8,7 @@ rule score:
         f"{R}/{{dataset}}/{{model}}/{{setting}}/scores.parquet",
     params:
         answer_rule=lambda wc: config["datasets"][wc.dataset]["answer_rule"],
+        answer_options=lambda wc: answer_options(wc.dataset),
     log:
         f"{R}/logs/score/{{dataset}}/{{model}}/{{setting}}.log",
     benchmark:

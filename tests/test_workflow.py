@@ -18,7 +18,11 @@ from tracekd.score import score_predictions
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ("prompt", "vanilla", "correct", "incorrect")
 DATASETS = ("CoTemp", "MARCO", "bAbI")
-RULES = {"CoTemp": "cotemp", "MARCO": "marco", "bAbI": "babi"}
+RULES = {
+    "CoTemp": {"answer_rule": "cotemp", "cotemp_variant": "cotempqa"},
+    "MARCO": {"answer_rule": "marco"},
+    "bAbI": {"answer_rule": "babi"},
+}
 
 
 def snakemake(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -125,7 +129,7 @@ def test_scores_agree_with_predictions(demo_runs: list[Path]) -> None:
             predictions = pl.read_parquet(run / "predictions.parquet")
             assert_frame_equal(
                 pl.read_parquet(run / "scores.parquet"),
-                score_predictions(predictions, answer_rule=RULES[dataset]),
+                score_predictions(predictions, **RULES[dataset]),
             )
             confusion = json.loads((run / "confusion.json").read_text())
             scores = pl.read_parquet(run / "scores.parquet")

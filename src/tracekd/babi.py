@@ -157,6 +157,9 @@ def parse_babi(text: str, *, task: str, split: str, source: str = "<string>") ->
     sentence_ids: list[int] = []
     for row, raw_line in enumerate(lines, start=1):
         line = raw_line.rstrip("\r")
+        if "\r" in line:
+            # old Mac line endings (CR only) would glue many lines into one garbled row
+            raise RawFormatError(source, row, "text", "carriage return inside a line")
         if not line.strip():
             raise RawFormatError(source, row, "id", "blank line inside the file")
         number, rest = _split_id(line, source, row)
@@ -175,6 +178,13 @@ def parse_babi(text: str, *, task: str, split: str, source: str = "<string>") ->
             sentence = rest.strip()
             if not sentence:
                 raise RawFormatError(source, row, "text", "empty sentence")
+            if sentence.endswith("?"):
+                # a question line cut before its tab fields would pass for a story sentence
+                raise RawFormatError(
+                    source, row, "fields",
+                    "question without its tab-separated answer and supporting ids "
+                    "(line cut short?)",
+                )
             sentences.append(sentence)
             sentence_ids.append(number)
             continue
@@ -211,6 +221,12 @@ def parse_babi(text: str, *, task: str, split: str, source: str = "<string>") ->
                 relevant=relevant,
                 missing_support=missing,
             )
+        )
+    if "\t" not in lines[-1]:
+        # every bAbI story ends with a question: trailing sentences mean a truncated file
+        raise RawFormatError(
+            source, len(lines), "fields",
+            "the file ends with a story sentence, not a question line (truncated?)",
         )
     return questions
 

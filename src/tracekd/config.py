@@ -24,7 +24,10 @@ class ConfigError(ValueError):
 def load_config(path: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
     """Read, validate (defaults filled) and check a config file outside Snakemake."""
     with open(path, encoding="utf-8") as fh:
-        config = yaml.safe_load(fh)
+        try:
+            config = yaml.safe_load(fh)
+        except (yaml.YAMLError, UnicodeDecodeError) as err:  # YAML's text gives line, column
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: the config must be a mapping")
     validate_config(config, schema_path)

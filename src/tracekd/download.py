@@ -27,14 +27,14 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def verify(path: str | Path, sha256: str | None) -> None:
-    """Raise :class:`ChecksumError` naming the file when its SHA-256 differs from ``sha256``."""
+def verify(path: str | Path, sha256: str | None, *, name: str | None = None) -> None:
+    """Raise :class:`ChecksumError` naming the file (``name``, else ``path``) on a mismatch."""
     if not sha256:
         return
     actual = sha256_of(path)
     if actual != sha256.lower():
         raise ChecksumError(
-            f"{path}: SHA-256 is {actual}, config expects {sha256}; "
+            f"{name or path}: SHA-256 is {actual}, config expects {sha256}; "
             "the file is corrupt or the source changed (delete it and rerun, or update the checksum)"
         )
 
@@ -52,7 +52,8 @@ def fetch(url: str, dest: str | Path, *, sha256: str | None, local_path: str | P
             request = urllib.request.Request(url, headers={"User-Agent": "tracekd"})
             with urllib.request.urlopen(request, timeout=120) as response, open(tmp, "wb") as fh:  # noqa: S310
                 shutil.copyfileobj(response, fh)
-        verify(tmp, sha256)
+        # name the destination and the source, not the temporary file (gone after the error)
+        verify(tmp, sha256, name=f"{dest} (from {local_path or url})")
     return dest
 
 

@@ -64,19 +64,37 @@ class TraceTemplate:
     @cached_property
     def _pattern(self) -> re.Pattern[str]:
         parts = re.split(r"(\{category\}|\{facts\})", self.text)
-        regex = []
+        space = r"\s*"
+        regex: list[str] = []
+
+        def add(piece: str) -> None:
+            # two adjacent \s* would split one whitespace run every possible way (quadratic)
+            if not (piece == space and regex and regex[-1] == space):
+                regex.append(piece)
+
         for part in parts:
             if part == "{category}":
-                regex.append(r"(?P<category>.*?)")
+                # The category starts and ends with a non-space character (it is stripped
+                # anyway), and takes the whitespace before it into its optional group: with a
+                # bare ``.*?`` beside ``\s*``, a long whitespace run in a model's output made
+                # matching quadratic (a minute for 100 KB of spaces).
+                if regex and regex[-1] == space:
+                    regex.pop()
+                add(r"(?:\s*(?P<category>\S(?:.*?\S)?))?")
+                add(space)
             elif part == "{facts}":
-                regex.append(r"(?P<facts>\[.*\])")
+                add(r"(?P<facts>\[.*\])")
             else:
                 # tolerate the model's whitespace drift around the fixed words
-                regex.append(r"\s*".join(re.escape(word) for word in part.split()))
                 if part[:1].isspace():
-                    regex.insert(len(regex) - 1, r"\s*")
+                    add(space)
+                words = part.split()
+                for i, word in enumerate(words):
+                    if i:
+                        add(space)
+                    add(re.escape(word))
                 if part[-1:].isspace():
-                    regex.append(r"\s*")
+                    add(space)
         return re.compile("^" + "".join(regex) + "$", re.DOTALL)
 
     def parse(self, trace: str) -> tuple[str | None, list[str] | None]:
@@ -84,7 +102,7 @@ class TraceTemplate:
         match = self._pattern.match(trace.strip())
         if match is None:
             return None, None
-        return match.group("category").strip(), parse_list(match.group("facts"))
+        return (match.group("category") or "").strip(), parse_list(match.group("facts"))
 
 
 def render_list(items: Sequence[str]) -> str:

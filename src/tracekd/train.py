@@ -8,6 +8,7 @@ only. Checkpoints live outside the Snakemake output so a killed or preempted job
 from __future__ import annotations
 
 import json
+import re
 import resource
 import shutil
 import sys
@@ -80,7 +81,6 @@ def train_model(
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTConfig, SFTTrainer
 
     from tracekd.gpu import quantization_config
@@ -159,7 +159,7 @@ def train_model(
         processing_class=tokenizer,
         peft_config=peft_config,
     )
-    resume = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+    resume = last_complete_checkpoint(checkpoint_dir)
     if on_gpu:
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
@@ -199,6 +199,32 @@ def train_model(
     if not keep_checkpoints:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return metrics
+
+
+def last_complete_checkpoint(folder: str | Path) -> str | None:
+    """The newest ``checkpoint-N`` under ``folder`` that was saved completely, or ``None``.
+
+    The Trainer writes ``trainer_state.json`` last, so a checkpoint without a readable one was
+    cut short by a kill while saving; resuming from it would crash. Such folders are removed
+    (a rerun saves that step again) and the next newest checkpoint is used.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    found = []
+    for path in folder.iterdir():
+        match = re.fullmatch(r"checkpoint-([0-9]+)", path.name)
+        if match and path.is_dir():
+            found.append((int(match.group(1)), path))
+    for _, path in sorted(found, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            print(f"removing incomplete checkpoint {path} (no readable trainer_state.json)")
+            shutil.rmtree(path, ignore_errors=True)
+            continue
+        return str(path)
+    return None
 
 
 def _cpu_optim(optim: str) -> str:

@@ -8,5 +8,7 @@ from tracekd.score import score_predictions
 
 with logged(snakemake.log[0]):
     predictions = pl.read_parquet(snakemake.input[0])
-    scores = score_predictions(predictions, answer_rule=snakemake.params.answer_rule)
+    scores = score_predictions(
+        predictions, answer_rule=snakemake.params.answer_rule, **snakemake.params.answer_options
+    )
     write_parquet(scores, snakemake.output[0])
