@@ -158,7 +158,7 @@ def test_corruption_on_a_non_trace_setting(demo_raw: dict) -> None:
         demo_raw,
         lambda c: c["settings"].append({"name": "x", "target": "answer", "corruption": "random"}),
     )
-    assert "settings[4].corruption" in message
+    assert "settings.4.corruption" in message
 
 
 def test_4bit_needs_lora(demo_raw: dict) -> None:

@@ -78,7 +78,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"settings: duplicate setting name(s) {dupes}")
     for i, s in enumerate(config["settings"]):
         if s.get("corruption") and s["target"] != "trace":
-            raise ConfigError(f"settings[{i}].corruption: only a 'trace' setting can be corrupted")
+            raise ConfigError(f"settings.{i}.corruption: only a 'trace' setting can be corrupted")
     for name, ds in config["datasets"].items():
         try:
             TraceTemplate(ds["trace_template"])

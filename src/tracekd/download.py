@@ -27,7 +27,9 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def verify(path: str | Path, sha256: str | None, *, name: str | None = None) -> None:
+def verify(
+    path: str | Path, sha256: str | None, *, name: str | None = None
+) -> None:
     """Raise :class:`ChecksumError` naming the file (``name``, else ``path``) on a mismatch."""
     if not sha256:
         return

@@ -279,11 +279,15 @@ def parse_record(record: Any, *, file: str, row: int, split: str) -> MarcoRow:
     if not texts:
         raise RawFormatError(file, row, "passages.passage_text", "no passages (empty context)")
     if not any(text.strip() for text in texts):
-        raise RawFormatError(file, row, "passages.passage_text", "every passage is empty (empty context)")
+        raise RawFormatError(
+            file, row, "passages.passage_text", "every passage is empty (empty context)"
+        )
     for i, (flag, text) in enumerate(zip(flags, texts, strict=True)):
         if flag == 1 and not text.strip():
             # a gold fact with no text: the IR step could never be matched or checked
-            raise RawFormatError(file, row, f"passages.passage_text[{i}]", "selected passage is empty")
+            raise RawFormatError(
+                file, row, f"passages.passage_text[{i}]", "selected passage is empty"
+            )
     query = _expect_str(record["query"], file, row, "query")
     if not query.strip():
         raise RawFormatError(file, row, "query", "empty query")
