@@ -1,4 +1,6 @@
 # Shared helpers: paths, wildcard constraints and config lookups used by every rule file.
+import re
+
 from tracekd.config import merged_training, setting_by_name
 
 
