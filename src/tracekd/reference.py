@@ -25,6 +25,8 @@ from typing import Any
 
 import polars as pl
 
+from tracekd.cotemp import RELATIONS
+from tracekd.decompose import SCHEMA
 from tracekd.errors import RawFormatError
 from tracekd.score import score_predictions
 from tracekd.traces import TraceTemplate, parse_output
@@ -36,20 +38,14 @@ COTEMP_TRACE_TEMPLATE = TraceTemplate(
 )
 
 #: CoTempQA's relations; the file name says which one a reference file holds
-COTEMP_RELATIONS = ("equal", "overlap", "during", "mix")
+COTEMP_RELATIONS = RELATIONS
 
 #: ``gold_facts`` values: unknown (IR null), or the authors' answer-fact rule
 GOLD_FACTS = ("none", "answer_facts")
 
 #: the predictions-frame columns ``read_trace_check_qa`` returns
 REFERENCE_SCHEMA: dict[str, Any] = {
-    "id": pl.String,
-    "split": pl.String,
-    "category": pl.String,
-    "context": pl.List(pl.String),
-    "question": pl.String,
-    "answers": pl.List(pl.String),
-    "relevant": pl.List(pl.Int64),
+    **SCHEMA,  # the decomposed columns, then CoTemp's extra and the prediction columns
     "triple_element": pl.String,
     "prompt": pl.String,
     "output": pl.String,
