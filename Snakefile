@@ -36,6 +36,7 @@ include: "rules/report.smk"
 localrules:
     all,
     raw_data,
+    release_raw,
     tables,
 
 

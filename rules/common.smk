@@ -1,7 +1,7 @@
 # Shared helpers: paths, wildcard constraints and config lookups used by every rule file.
 import re
 
-from tracekd.config import merged_training, setting_by_name
+from tracekd.config import chat_options, merged_training, setting_by_name
 
 
 R = config["results"]
@@ -15,6 +15,7 @@ def _alternatives(names):
 
 
 wildcard_constraints:
+    name=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     dataset=_alternatives(DATASETS),
     model=_alternatives(MODELS),
     setting=_alternatives(SETTINGS),
@@ -26,6 +27,11 @@ def setting_cfg(wildcards):
 
 def model_cfg(wildcards):
     return config["models"][wildcards.model]
+
+
+def chat_cfg(wildcards):
+    """How this run's prompts meet the model (system message, template keywords, chat or not)."""
+    return chat_options(config, wildcards.dataset, wildcards.model, wildcards.setting)
 
 
 def base_model(wildcards):
@@ -58,6 +64,12 @@ def reference_entry(name):
     return next(r for r in config["reference"] if r["name"] == name)
 
 
+def release_decomposed(wildcards):
+    """Input: the CoTemp decomposition whose gold facts judge the released traces' strict IR."""
+    name = (config.get("paper_release") or {}).get("decomposition")
+    return f"{R}/{name}/decomposed.parquet" if name else []
+
+
 def job_resources(stage):
     return config["resources"][stage]
 
@@ -73,4 +85,6 @@ def all_targets():
     grids = expand(f"{R}/figures/confusion_grid_{{setting}}.png", setting=SETTINGS)
     tables = [f"{R}/tables/{name}" for name in ("table2.tex", "table3.tex", "stats.tex", "summary.csv")]
     references = [f"{R}/reference/{r['name']}.json" for r in config["reference"]]
+    if config.get("paper_release"):
+        references += [f"{R}/reference/summary.csv", f"{R}/reference/summary.tex"]
     return run + reports + grids + tables + references

@@ -19,6 +19,24 @@ rule raw_data:
         "../workflow/scripts/raw_data.py"
 
 
+rule release_raw:
+    output:
+        directory(f"{R}/reference/trace_check_qa"),
+    params:
+        release=lookup(dpath="paper_release", within=config, default=None),
+    log:
+        f"{R}/logs/release_raw/release_raw.log",
+    benchmark:
+        f"{R}/benchmarks/release_raw/release_raw.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    conda:
+        "../envs/tracekd.yaml"
+    script:
+        "../workflow/scripts/release_raw.py"
+
+
 rule decompose:
     input:
         f"{R}/{{dataset}}/raw",

@@ -12,6 +12,7 @@ rule predict:
     params:
         base=base_path,
         model=model_cfg,
+        chat=chat_cfg,
         dataset=lambda wc: config["datasets"][wc.dataset],
         inference=config["inference"],
         seed=config["seed"],

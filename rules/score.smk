@@ -22,6 +22,32 @@ rule score:
         "../workflow/scripts/score.py"
 
 
+rule release_summary:
+    input:
+        raw=rules.release_raw.output[0],
+        decomposed=release_decomposed,
+    output:
+        csv=report(
+            f"{R}/reference/summary.csv",
+            caption="../workflow/report/release_summary.rst",
+            category="Reference",
+        ),
+        tex=f"{R}/reference/summary.tex",
+    params:
+        release=lookup(dpath="paper_release", within=config, default=None),
+    log:
+        f"{R}/logs/release_summary/release_summary.log",
+    benchmark:
+        f"{R}/benchmarks/release_summary/release_summary.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/tracekd.yaml"
+    script:
+        "../workflow/scripts/release_summary.py"
+
+
 rule score_reference:
     input:
         lambda wc: reference_entry(wc.name)["path"],

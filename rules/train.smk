@@ -32,6 +32,7 @@ rule train:
     params:
         base=base_path,
         model=model_cfg,
+        chat=chat_cfg,
         training=lambda wc: merged_training(config, wc.model),
         seed=config["seed"],
         # outside the output folder, so a rerun after a kill resumes from the last checkpoint

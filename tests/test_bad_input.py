@@ -537,11 +537,13 @@ OUTPUTS: list[Any] = [
                  id="unclosed-think-then-answer"),
     pytest.param("<think>", "unterminated", id="lone-think-tag"),
     pytest.param("<answer>", "unterminated", id="lone-answer-tag"),
-    pytest.param("<think></think><answer></answer>", "bad_trace", id="empty-tags"),
+    # an empty think block is no trace (what Qwen3 writes before a bare answer)
+    pytest.param("<think></think><answer></answer>", "no_trace", id="empty-tags"),
     pytest.param("<think>I should look at Mary.</think><answer>bathroom</answer>", "bad_trace",
                  id="trace-off-template"),
     pytest.param(GOOD_OUTPUT * 3, "ok", id="repeated-tag-pairs"),
-    pytest.param("<think>" * 5000 + "</think>" * 5000 + "<answer>x</answer>", "bad_trace",
+    # the last think span is empty: no trace
+    pytest.param("<think>" * 5000 + "</think>" * 5000 + "<answer>x</answer>", "no_trace",
                  id="thousands-of-repeated-tags"),
     pytest.param(f"<think><think>{GOOD_TRACE}</think></think><answer><answer>x</answer></answer>",
                  "ok", id="nested-tags"),  # the innermost span is read

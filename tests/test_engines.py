@@ -15,7 +15,7 @@ from tracekd import predict as predict_module
 from tracekd.chat import ChatFormat, encode_example, prompt_ids
 from tracekd.predict import InferenceSpec, predict
 from tracekd.tiny import train_tokenizer
-from tracekd.traces import Setting, TraceTemplate, build_traces
+from tracekd.traces import Setting, TraceFormat, TraceTemplate, build_traces
 
 TEMPLATE = TraceTemplate("The task is: {category}. Facts: {facts}")
 PROMPT = "Context: {context} Question: {question}"
@@ -120,7 +120,7 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pl.DataFr
         }
     )
     traces = build_traces(
-        decomposed, setting=Setting("correct", "trace"), trace_template=TEMPLATE, prompt_template=PROMPT
+        decomposed, setting=Setting("correct", "trace"), fmt=TraceFormat(TEMPLATE, PROMPT)
     )
     base = tmp_path_factory.mktemp("base")
     tokenizer = train_tokenizer(traces["prompt"].to_list() + traces["completion"].to_list(), 400)

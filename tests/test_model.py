@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from tracekd.chat import CHATML_TEMPLATE, ChatFormat, encode_all, prompt_ids
 from tracekd.predict import InferenceSpec, parsed_predictions, predict
 from tracekd.tiny import build_model_config, build_tiny_model
-from tracekd.traces import Setting, TraceTemplate, build_traces, render_completion
+from tracekd.traces import Setting, TraceFormat, TraceTemplate, build_traces, render_completion
 from tracekd.train import LoraSpec, TrainSpec, _check_vllm_compatible, train_model
 
 TEMPLATE = TraceTemplate(
@@ -43,6 +43,7 @@ PRED_COLUMNS = [
     "pred_facts",
     "pred_answer",
     "parse_status",
+    "answer_source",
 ]
 
 
@@ -95,8 +96,7 @@ def traces(decomposed: pl.DataFrame) -> pl.DataFrame:
     return build_traces(
         decomposed,
         setting=Setting("correct", "trace"),
-        trace_template=TEMPLATE,
-        prompt_template=PROMPT,
+        fmt=TraceFormat(TEMPLATE, PROMPT),
     )
 
 

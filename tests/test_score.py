@@ -36,10 +36,11 @@ SCHEMA: dict[str, Any] = {
     "pred_facts": pl.List(pl.String),
     "pred_answer": pl.String,
     "parse_status": pl.String,
+    "answer_source": pl.String,
 }
 
 SCORE_COLUMNS = [
-    "id", "split", "task", "category", "pred_category", "parse_status",
+    "id", "split", "task", "category", "pred_category", "parse_status", "answer_source",
     "answer_correct", "answer_em", "answer_f1", "answer_precision", "answer_recall",
     "has_trace", "category_correct", "ir_correct", "ir_precision", "ir_recall",
     "ir_lenient", "category_lenient", "trace_correct", "trace_words", "trace_tokens",
@@ -76,6 +77,7 @@ def pred(**overrides: Any) -> dict[str, Any]:
         "pred_facts": facts,
         "pred_answer": '["office"]',
         "parse_status": "ok",
+        "answer_source": "answer_tag",
     }
     row.update(overrides)
     return row
@@ -284,9 +286,18 @@ def test_marco_best_gold_answer() -> None:
     assert row["answer_correct"] and row["answer_em"] and row["answer_f1"] == 1.0
 
 
-def test_no_gold_answer_scores_zero() -> None:
-    row = score_one(answers=[])
-    assert not row["answer_correct"] and row["answer_f1"] == 0.0
+@pytest.mark.parametrize("rule", ["babi", "marco"])
+@pytest.mark.parametrize("answers", [[], [""], ["  "], [None]])
+def test_no_gold_answer_is_refused_not_a_free_pass(rule: str, answers: list[Any]) -> None:
+    """A blank gold would "occur" in any answer (MARCO) or equal an empty one: never scored."""
+    with pytest.raises(ValueError, match="id='babi-1': field 'answers': no non-blank gold"):
+        score_one(rule, answers=answers, pred_answer="")
+
+
+def test_blank_golds_beside_a_real_one_are_ignored() -> None:
+    row = score_one("marco", answers=["", "office"], pred_answer="the office")
+    assert row["answer_correct"]
+    assert not score_one("marco", answers=["", "office"], pred_answer="garden")["answer_correct"]
 
 
 # --- score_predictions: traces ------------------------------------------------------------
@@ -309,8 +320,10 @@ def test_missing_and_wrong_facts() -> None:
     row = score_one(relevant=[0, 2], facts=[CONTEXT[2]])
     assert not row["ir_correct"] and (row["ir_precision"], row["ir_recall"]) == (1.0, 0.5)
     row = score_one(facts=[CONTEXT[1]])
-    assert not row["ir_correct"] and not row["ir_lenient"]
-    assert (row["ir_precision"], row["ir_recall"]) == (0.0, 0.0)
+    assert not row["ir_correct"] and (row["ir_precision"], row["ir_recall"]) == (0.0, 0.0)
+    # the paper's lenient check: any context fact in the trace (a wrong one counts)
+    assert row["ir_lenient"]
+    assert not score_one(facts=["Mary is in Rome."])["ir_lenient"]
 
 
 def test_repeated_fact_does_not_hurt() -> None:

@@ -1,8 +1,9 @@
 """Tests for the CoTempQA answer rule (tracekd.score, answer_rule="cotemp").
 
-Expected values are worked out by hand from the rule of the paper's released evaluation
-(sbhambr1/Trace_Check_QA scripts/cotempqa_config.py, evaluate_model); the agreement with the
-authors' published numbers on their own outputs is tested in tests/test_reference.py.
+Expected values are worked out by hand from the rules of the paper's released evaluation
+(sbhambr1/Trace_Check_QA scripts/cotempqa_config.py, evaluate_model, as of commit 2d289d3) and
+of CoTempQA's own script; the agreement with the authors' published numbers on their own outputs
+is tested in tests/test_reference.py.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from tracekd.score import (
     CotempScore,
     cotemp_answer_score,
     cotemp_normalize,
-    cotemp_search_text,
+    paper_cotemp_score,
+    paper_final_answer,
     score_predictions,
 )
 from tracekd.traces import render_list
@@ -44,35 +46,49 @@ def score(prediction: str | None, golds: list[str], **kw: Any) -> CotempScore:
     kw.setdefault("facts", FACTS)
     kw.setdefault("question", QUESTION)
     kw.setdefault("triple_element", "S1_R1_O2")
+    kw.setdefault("variant", "paper")
     return cotemp_answer_score(prediction, golds, **kw)
 
 
-# --- the searched text ---------------------------------------------------------------------
+# --- the paper's extraction of the answer from a raw output ----------------------------------
 
 
 @pytest.mark.parametrize(
-    ("prediction", "variant", "expected"),
+    ("prediction", "expected"),
     [
-        ("['Labour Party']", "trace_check_qa", "['labour party']"),
+        ("['Labour Party']", "['labour party']"),
+        # the <answer> span comes first, cut at </answer>, whatever precedes it
+        ("x answer y <answer>Labour</answer> answer: z", "labour"),
+        ("<answer>Labour", "labour"),
         # the piece between the first and second " answer " (split(...)[1])
-        ("x answer y answer z", "trace_check_qa", "y"),
+        ("x answer y answer z", "y"),
         # a prompt echoed back: the text before it
-        ("Labour\nAnswer the question based on the context: Green", "cotempqa", "labour\n"),
-        ("Final answer: Labour", "trace_check_qa", " labour"),
-        ("Final answer: Labour", "cotempqa", "final answer: labour"),
-        ("<answer>Labour</answer>", "trace_check_qa", "labour</answer>"),
-        ("<answer>Labour</answer>", "cotempqa", "<answer>labour</answer>"),
+        ("Labour\nAnswer the question based on the context: Green", "labour\n"),
+        ("Final answer: Labour", " labour"),
+        # then "assistant" and "think" go, also inside words
+        ("assistant\n\n['Rethink Party']", "\n\n['re party']"),
     ],
 )
-def test_search_text(prediction: str, variant: str, expected: str) -> None:
-    assert cotemp_search_text(prediction, variant=variant) == expected
+def test_paper_final_answer(prediction: str, expected: str) -> None:
+    assert paper_final_answer(prediction) == expected
 
 
-def test_search_text_of_a_trace_output_includes_the_trace_facts() -> None:
+def test_paper_final_answer_of_a_trace_output_is_the_answer_span() -> None:
     text = f"<think>{TRACE.format(fact=FACTS[0])}</think> <answer>['Green Party']</answer>"
-    searched = cotemp_search_text(text)
-    assert searched.startswith("the question: ['ann lee is a member of the labour party")
-    assert searched.endswith("<answer>['green party']</answer>")
+    assert paper_final_answer(text) == "['green party']"
+    # without an answer tag the " answer " marker fires inside the trace: its facts are scored
+    untagged = text.replace("<answer>", "").replace("</answer>", "")
+    assert paper_final_answer(untagged).startswith("the question: ['ann lee is a member of")
+
+
+def test_paper_cotemp_score_reads_only_the_answer_span() -> None:
+    """The trace cites the gold fact, the answer is wrong: the paper's evaluator (2d289d3)
+    scores the answer span only."""
+    output = f"<think>{TRACE.format(fact=FACTS[0])}</think> <answer>['Green Party']</answer>"
+    result = paper_cotemp_score(
+        output, ["Labour Party"], facts=FACTS, question=QUESTION, triple_element="S1_R1_O2"
+    )
+    assert not result.correct and result.predicted == ("green party",)
 
 
 # --- normalization ---------------------------------------------------------------------------
@@ -245,6 +261,7 @@ SCHEMA: dict[str, Any] = {
     "pred_facts": pl.List(pl.String),
     "pred_answer": pl.String,
     "parse_status": pl.String,
+    "answer_source": pl.String,
 }
 
 
@@ -267,6 +284,7 @@ def row(**overrides: Any) -> dict[str, Any]:
         "pred_facts": [FACTS[0]],
         "pred_answer": '["Green Party"]',
         "parse_status": "ok",
+        "answer_source": "answer_tag",
     }
     values.update(overrides)
     return values
@@ -280,24 +298,45 @@ def scored(*rows: dict[str, Any], drop: tuple[str, ...] = (), **kw: Any) -> dict
     return score_predictions(frame(*rows, drop=drop), answer_rule="cotemp", **kw).row(0, named=True)
 
 
-def test_the_raw_output_is_searched_by_default() -> None:
-    """The authors search the trace's facts too: the gold fact cited there makes it "correct"."""
-    by_output = scored(row())
-    assert by_output["answer_correct"] and by_output["answer_f1"] == 1.0
-    assert not by_output["answer_em"]  # the strict check on the parsed answer
-    by_answer = scored(row(), cotemp_source="answer")
-    assert not by_answer["answer_correct"] and by_answer["answer_f1"] == 0.0
+@pytest.mark.parametrize("variant", COTEMP_VARIANTS)
+def test_the_trace_never_reaches_the_answer_rule(variant: str) -> None:
+    """The trace cites the gold fact, the answer names another party: scored wrong, whatever
+    the trace says (the raw output is never searched)."""
+    result = scored(row(), cotemp_variant=variant)
+    assert not result["answer_correct"] and result["answer_f1"] == 0.0
+    assert not result["answer_em"]
+    good = scored(row(pred_answer='["Labour Party"]'), cotemp_variant=variant)
+    assert good["answer_correct"] and good["answer_em"] and good["answer_f1"] == 1.0
 
 
-@pytest.mark.parametrize("how", ["absent", "null"])
-def test_without_output_the_parsed_answer_is_searched(how: str) -> None:
-    if how == "absent":
-        result = scored(row(), drop=("output",))
-    else:
-        result = scored(row(output=None))
-    assert not result["answer_correct"]
-    good = scored(row(output=None, pred_answer='["Labour Party"]'))
-    assert good["answer_correct"] and good["answer_em"]
+def test_the_issue_minimal_case() -> None:
+    """A wrong fact in an incorrect trace, the right answer: scored right (it was wrong when the
+    rule searched the raw output from the first " answer " on, the trace's facts included)."""
+    facts = [
+        "Ann works for Acme from 2001 to 2005.",
+        "Ann works for Beta from 2002 to 2003.",
+        "Bob works for Acme from 2010 to 2012.",
+    ]
+    trace = (
+        "The temporal relation between the event in question and the event in context is: "
+        "overlap. I need to use the following facts to answer the question: "
+        "['Bob works for Acme from 2010 to 2012.']"
+    )
+    case = row(
+        context=facts,
+        question=(
+            "While Ann was working for Acme, which employer did Ann work for during the same "
+            "time period?"
+        ),
+        answers=["Beta"],
+        relevant=[0, 1],
+        output=f"<think>{trace}</think> <answer>['Beta']</answer>",
+        trace_text=trace,
+        pred_facts=[facts[2]],
+        pred_answer='["Beta"]',
+    )
+    for variant in COTEMP_VARIANTS:
+        assert scored(case, cotemp_variant=variant)["answer_correct"], variant
 
 
 def test_columns_and_trace_scores() -> None:
@@ -311,8 +350,9 @@ def test_columns_and_trace_scores() -> None:
 def test_unknown_gold_facts_give_null_ir() -> None:
     result = scored(row(relevant=None))
     assert result["has_trace"] and result["category_correct"]
-    for key in ("ir_correct", "ir_precision", "ir_recall", "ir_lenient", "trace_correct"):
+    for key in ("ir_correct", "ir_precision", "ir_recall", "trace_correct"):
         assert result[key] is None
+    assert result["ir_lenient"]  # the paper's check needs no gold: a context fact is cited
     no_trace = scored(
         row(relevant=None, trace_text=None, pred_category=None, pred_facts=None,
             parse_status="no_trace"),
@@ -325,8 +365,11 @@ def test_cotemp_input_errors() -> None:
         score_predictions(frame(row(), drop=("question",)), answer_rule="cotemp")
     with pytest.raises(ValueError, match="cotemp_variant"):
         score_predictions(frame(row()), answer_rule="cotemp", cotemp_variant="x")
-    with pytest.raises(ValueError, match="cotemp_source"):
-        score_predictions(frame(row()), answer_rule="cotemp", cotemp_source="x")
+    with pytest.raises(ValueError, match="id='ct-1': field 'triple_element': unknown"):
+        score_predictions(frame(row(triple_element="S9_R9_O9")), answer_rule="cotemp")
+    for golds in ([""], [" "], []):
+        with pytest.raises(ValueError, match="id='ct-1': field 'answers': no non-blank gold"):
+            score_predictions(frame(row(answers=golds)), answer_rule="cotemp")
     # the other rules do not need the CoTemp columns
     babi = frame(row(), drop=("question", "triple_element"))
     assert score_predictions(babi, answer_rule="marco").height == 1
@@ -335,5 +378,5 @@ def test_cotemp_input_errors() -> None:
 def test_variant_reaches_the_rule() -> None:
     # CoTempQA's script deletes the counter word 年 when normalizing; the paper's code does not
     dated = row(answers=["1990年"], output="1990", pred_answer="1990", relevant=None)
-    assert not scored(dated)["answer_correct"]
-    assert scored(dated, cotemp_variant="cotempqa")["answer_correct"]
+    assert scored(dated)["answer_correct"]  # cotempqa, the default
+    assert not scored(dated, cotemp_variant="paper")["answer_correct"]

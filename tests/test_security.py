@@ -308,7 +308,7 @@ def test_hf_token_never_reaches_a_log_or_output(
     from tracekd.score import score_predictions
     from tracekd.synth_babi import write_synthetic_babi
     from tracekd.tiny import build_tiny_model
-    from tracekd.traces import Setting, TraceTemplate, build_traces
+    from tracekd.traces import Setting, TraceFormat, TraceTemplate, build_traces
     from tracekd.train import TrainSpec, train_model
 
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
@@ -331,8 +331,7 @@ def test_hf_token_never_reaches_a_log_or_output(
         template = TraceTemplate(TEMPLATE_TEXT)
         with logged(logs / "traces.log"):
             traces = build_traces(
-                table, setting=Setting("correct", "trace"), trace_template=template,
-                prompt_template="Context: {context} Question: {question}",
+                table, setting=Setting("correct", "trace"), fmt=TraceFormat(template, "Context: {context} Question: {question}"),
             )
             write_parquet(traces, res / "traces" / "correct.parquet")
         with logged(logs / "build_model.log"):

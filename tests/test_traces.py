@@ -18,6 +18,7 @@ from tracekd.traces import (
     THINK_CLOSE,
     THINK_OPEN,
     Setting,
+    TraceFormat,
     TraceTemplate,
     build_traces,
     corrupt_trace,
@@ -293,11 +294,14 @@ def test_parse_output_qwen_empty_think_block_then_own_think() -> None:
     assert parsed.answer == '["garden"]'
 
 
-def test_parse_output_only_an_empty_think_block_is_bad_trace() -> None:
+def test_parse_output_only_an_empty_think_block_is_no_trace() -> None:
+    """Qwen3's template writes an empty think block before an answer without a trace (the
+    vanilla setting): that is an answer with no trace, read after the block."""
     parsed = parse_output(f'{THINK_OPEN}\n\n{THINK_CLOSE}\n\n["garden"]', TEMPLATE)
-    assert parsed.status == "bad_trace"
+    assert parsed.status == "no_trace"
     assert parsed.answer == '["garden"]'
-    assert parsed.trace_text == ""
+    assert parsed.answer_source == "after_think"
+    assert parsed.trace_text is None
 
 
 def test_parse_output_bad_facts() -> None:
@@ -345,21 +349,23 @@ def test_parse_output_repeated_tags() -> None:
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "status"),
     [
-        "x" * 100_000,
+        ("x" * 100_000, "bad_trace"),
         (
             "The reasoning task in the question is: "
-            + ". I need to use the following facts to answer the question: [" * 1700
+            + ". I need to use the following facts to answer the question: [" * 1700,
+            # the template's words are all there: the category reads, the facts do not
+            "bad_facts",
         ),
-        "The reasoning task in the question is: " + "y" * 100_000,
+        ("The reasoning task in the question is: " + "y" * 100_000, "bad_trace"),
     ],
 )
-def test_parse_output_of_100kb_is_fast_and_safe(body: str) -> None:
+def test_parse_output_of_100kb_is_fast_and_safe(body: str, status: str) -> None:
     started = time.perf_counter()
     parsed = parse_output(f"{THINK_OPEN}{body}{THINK_CLOSE} tail", TEMPLATE)
     assert time.perf_counter() - started < 5
-    assert parsed.status == "bad_trace"
+    assert parsed.status == status
     assert parsed.answer == "tail"
     no_tags = parse_output(body, TEMPLATE)
     assert no_tags.status == "no_trace" and no_tags.answer == body.strip()
@@ -540,8 +546,7 @@ def _build(setting: Setting, frame: pl.DataFrame | None = None) -> pl.DataFrame:
     return build_traces(
         _decomposed() if frame is None else frame,
         setting=setting,
-        trace_template=TEMPLATE,
-        prompt_template=PROMPT,
+        fmt=TraceFormat(TEMPLATE, PROMPT),
     )
 
 
@@ -653,8 +658,7 @@ def test_build_traces_explicit_categories() -> None:
     frame = build_traces(
         _decomposed(),
         setting=INCORRECT,
-        trace_template=TEMPLATE,
-        prompt_template=PROMPT,
+        fmt=TraceFormat(TEMPLATE, PROMPT),
         categories=["a-cat", "b-cat", "c-cat", "z-cat"],
     )
     assert set(frame["trace_category"]) <= {"a-cat", "b-cat", "c-cat", "z-cat"}

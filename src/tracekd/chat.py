@@ -22,15 +22,26 @@ CHATML_TEMPLATE = (
 
 @dataclass(frozen=True)
 class ChatFormat:
-    """How a user prompt becomes a chat: optional system message and template keywords."""
+    """How a user prompt becomes the model's input.
+
+    ``chat``: through the model's chat template, with an optional ``system`` message and the
+    template's keywords; or (``chat=False``, the paper's prompted baseline) the prompt text as
+    it is, tokenized with the tokenizer's own special tokens (a BOS for Llama).
+    """
 
     system: str | None = None
     template_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    chat: bool = True
 
     @classmethod
     def from_config(cls, model_cfg: Mapping[str, Any]) -> ChatFormat:
-        """Read ``system`` and ``chat_template_kwargs`` from a model's config entry."""
-        return cls(model_cfg.get("system"), dict(model_cfg.get("chat_template_kwargs") or {}))
+        """Read ``system``, ``chat_template_kwargs`` and ``chat`` from a resolved chat entry
+        (a model's config entry, or :func:`tracekd.config.chat_options`)."""
+        return cls(
+            model_cfg.get("system"),
+            dict(model_cfg.get("chat_template_kwargs") or {}),
+            bool(model_cfg.get("chat", True)),
+        )
 
 
 def messages(user: str, fmt: ChatFormat) -> list[dict[str, str]]:
@@ -40,15 +51,31 @@ def messages(user: str, fmt: ChatFormat) -> list[dict[str, str]]:
 
 
 def prompt_text(tokenizer: Any, user: str, fmt: ChatFormat) -> str:
-    """The prompt rendered by the model's own chat template, generation prompt appended."""
+    """The prompt rendered by the model's own chat template, generation prompt appended
+    (the prompt itself for a plain, ``chat=False`` format)."""
+    if not fmt.chat:
+        return user
     return tokenizer.apply_chat_template(
         messages(user, fmt), tokenize=False, add_generation_prompt=True, **fmt.template_kwargs
     )
 
 
+def conversation_text(tokenizer: Any, user: str, fmt: ChatFormat) -> str:
+    """The system and user turns as the chat template renders them, without a generation
+    prompt: the shape of the ``input`` field in the paper's released outputs, for comparing
+    our prompts with theirs (``tracekd check-prompts``)."""
+    if not fmt.chat:
+        return user
+    return tokenizer.apply_chat_template(
+        messages(user, fmt), tokenize=False, add_generation_prompt=False, **fmt.template_kwargs
+    )
+
+
 def prompt_ids(tokenizer: Any, user: str, fmt: ChatFormat) -> list[int]:
-    """Token ids of the rendered prompt; special tokens come from the template, not the tokenizer."""
-    return list(tokenizer(prompt_text(tokenizer, user, fmt), add_special_tokens=False)["input_ids"])
+    """Token ids of the rendered prompt. In a chat the special tokens come from the template,
+    not the tokenizer; a plain prompt gets the tokenizer's own (as a bare ``generate`` call)."""
+    text = prompt_text(tokenizer, user, fmt)
+    return list(tokenizer(text, add_special_tokens=not fmt.chat)["input_ids"])
 
 
 def end_of_turn_id(tokenizer: Any) -> int:
@@ -56,6 +83,42 @@ def end_of_turn_id(tokenizer: Any) -> int:
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no EOS token to end the assistant's turn")
     return int(tokenizer.eos_token_id)
+
+
+def completion_text(tokenizer: Any, user: str, completion: str, fmt: ChatFormat) -> str:
+    """The assistant turn as the model's chat template renders ``completion``, through its
+    end-of-turn token.
+
+    A template may rewrite an assistant message (Qwen3 writes its think block as
+    ``<think>\n...\n</think>\n\n`` and puts an empty one before an answer without a trace), so
+    the trained text is what the template makes of the completion, exactly what the model will
+    be asked to continue at inference: the rendered conversation minus the rendered prompt. A
+    template whose conversation does not start with its own prompt (e.g. Qwen3 with
+    ``enable_thinking: false`` before a completion that writes its own think block) would train
+    on tokens the model never sees at inference; that is refused.
+    """
+    eot = tokenizer.convert_ids_to_tokens(end_of_turn_id(tokenizer))
+    if not fmt.chat:
+        return completion + eot
+    prompt = prompt_text(tokenizer, user, fmt)
+    conversation = tokenizer.apply_chat_template(
+        [*messages(user, fmt), {"role": "assistant", "content": completion}],
+        tokenize=False,
+        **fmt.template_kwargs,
+    )
+    if not conversation.startswith(prompt):
+        raise ValueError(
+            "the chat template renders the assistant turn after a different prompt than the "
+            "generation prompt (check the model's chat_template_kwargs, e.g. Qwen3's "
+            f"enable_thinking): prompt ends {prompt[-60:]!r}, conversation has "
+            f"{conversation[len(prompt) - 60 : len(prompt) + 20]!r}"
+        )
+    reply = conversation[len(prompt) :]
+    end = reply.rfind(eot)
+    if end < 0:
+        raise ValueError(f"the chat template closes the assistant turn without {eot!r}")
+    # the end-of-turn token is trained (the model must learn to stop); what follows is not
+    return reply[: end + len(eot)]
 
 
 @dataclass(frozen=True)
@@ -70,14 +133,17 @@ class Encoded:
 def encode_example(
     tokenizer: Any, user: str, completion: str, fmt: ChatFormat, max_length: int
 ) -> Encoded:
-    """Prompt + completion + end-of-turn, with the prompt masked out of the loss.
+    """Prompt + the completion as the chat template renders it, with the prompt masked out of
+    the loss (:func:`completion_text`; it ends with the end-of-turn token).
 
     Sequences longer than ``max_length`` keep their start (the prompt) and are flagged, so the
     caller can count and report truncations rather than hide them.
     """
     p_ids = prompt_ids(tokenizer, user, fmt)
-    c_ids = list(tokenizer(completion, add_special_tokens=False)["input_ids"])
-    c_ids.append(end_of_turn_id(tokenizer))
+    reply = completion_text(tokenizer, user, completion, fmt)
+    c_ids = list(tokenizer(reply, add_special_tokens=False)["input_ids"])
+    if not c_ids or c_ids[-1] != end_of_turn_id(tokenizer):
+        raise ValueError(f"the rendered completion does not end with the end-of-turn token: {reply[-40:]!r}")
     ids = p_ids + c_ids
     mask = [0] * len(p_ids) + [1] * len(c_ids)
     truncated = len(ids) > max_length

@@ -1,7 +1,8 @@
 """The ``tracekd`` command: run a stage without Snakemake.
 
     tracekd decompose --dataset bAbI --raw DIR --out decomposed.parquet [--config config/config.yaml]
-    tracekd score outputs.json --dataset CoTemp --format trace_check_qa
+    tracekd score outputs.json --dataset CoTemp --format trace_check_qa [--variant paper|cotempqa]
+    tracekd check-prompts outputs.json --dataset CoTemp --model qwen --setting correct
     tracekd check-config config/demo.yaml
 """
 
@@ -37,9 +38,47 @@ def _score(args: argparse.Namespace) -> int:
 
     if args.format != "trace_check_qa":
         raise ValueError(f"unknown format {args.format!r}; supported: trace_check_qa")
-    result = score_reference(args.path, args.dataset, gold_facts=args.gold_facts)
+    decomposed = None
+    if args.decomposed is not None:
+        import polars as pl
+
+        decomposed = pl.read_parquet(args.decomposed)
+    result = score_reference(
+        args.path, args.dataset, variant=args.variant, gold_facts=args.gold_facts,
+        decomposed=decomposed,
+    )  # fmt: skip
     print(json.dumps(result, sort_keys=True))
     return 0
+
+
+def _check_prompts(args: argparse.Namespace) -> int:
+    from tracekd.chat import ChatFormat
+    from tracekd.config import chat_options, setting_by_name
+    from tracekd.generate import load_tokenizer
+    from tracekd.reference import check_prompts
+    from tracekd.traces import TraceFormat
+
+    config = load_config(args.config)
+    for key, names in (("datasets", [args.dataset]), ("models", [args.model])):
+        for name in names:
+            if name not in config[key]:
+                raise ConfigError(f"{args.config}: {key}.{name}: no such entry; have {sorted(config[key])}")
+    setting = setting_by_name(config, args.setting)
+    model = config["models"][args.model]
+    if "name_or_path" not in model:
+        raise ConfigError(f"{args.config}: models.{args.model}: built locally, no released prompts to match")
+    released = {"babi": "bAbI", "cotemp": "CoTemp"}.get(config["datasets"][args.dataset]["loader"])
+    if released is None:
+        raise ConfigError(f"datasets.{args.dataset}: the paper released no outputs for this dataset")
+    result = check_prompts(
+        args.path,
+        dataset=released,
+        fmt=TraceFormat.from_config(config["datasets"][args.dataset], setting),
+        chat=ChatFormat.from_config(chat_options(config, args.dataset, args.model, args.setting)),
+        tokenizer=load_tokenizer(model["name_or_path"]),
+    )
+    print(json.dumps(result, sort_keys=True, ensure_ascii=False))
+    return 0 if result["equal"] == result["checked"] else 1
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -66,9 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
     sco.add_argument("--dataset", default="CoTemp", help="dataset whose official rule applies")
     sco.add_argument("--format", default="trace_check_qa",
                      help="file layout: trace_check_qa (the paper's released outputs)")
-    sco.add_argument("--gold-facts", default="none", choices=["none", "answer_facts"],
-                     help="how IR is judged when the file has no gold facts (default: not judged)")
+    sco.add_argument("--variant", default="paper", choices=["paper", "cotempqa", "babi"],
+                     help="paper: the paper's released evaluator exactly (default); cotempqa "
+                     "(CoTemp) or babi (bAbI): our rule on the final answer alone")
+    sco.add_argument("--gold-facts", default="none", choices=["none", "answer_facts", "decomposition"],
+                     help="CoTemp: how strict IR is judged, the file having no gold facts: not "
+                     "judged (default), the facts holding a gold answer, or our decomposition "
+                     "(--decomposed) joined on question and facts")
+    sco.add_argument("--decomposed", type=Path, default=None,
+                     help="our CoTemp decomposed.parquet, for --gold-facts decomposition")
     sco.set_defaults(func=_score)
+    chp = sub.add_parser("check-prompts", help="compare our prompts with a released file's input "
+                         "(loads the model's real tokenizer); exit 1 on any difference")
+    chp.add_argument("path", type=Path, help="a released outputs file (JSON lines)")
+    chp.add_argument("--dataset", required=True, help="dataset name as in the config")
+    chp.add_argument("--model", required=True, help="model name as in the config (e.g. qwen)")
+    chp.add_argument("--setting", required=True, help="setting whose prompt to render (e.g. correct, prompt)")
+    chp.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="(default: %(default)s)")
+    chp.set_defaults(func=_check_prompts)
     chk = sub.add_parser("check-config", help="validate a config file against the schema")
     chk.add_argument("path", type=Path)
     chk.set_defaults(func=_check_config)

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from tracekd.traces import Setting, TraceTemplate
+from tracekd.traces import Setting, TraceFormat, TraceTemplate
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -84,6 +84,10 @@ def check_config(config: Mapping[str, Any]) -> None:
             TraceTemplate(ds["trace_template"])
         except ValueError as err:
             raise ConfigError(f"datasets.{name}.trace_template: {err}") from None
+        try:
+            TraceFormat.from_config(ds)
+        except ValueError as err:
+            raise ConfigError(f"datasets.{name}.format: {err}") from None
         source = ds["source"]
         if not source.get("synthetic") and not (
             source.get("url") or source.get("hub") or source.get("local_path")
@@ -97,6 +101,22 @@ def check_config(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"datasets.{name}.source.{size_key}: a synthetic source needs its size")
         if ds["loader"] == "babi" and not ds.get("tasks"):
             raise ConfigError(f"datasets.{name}.tasks: a bAbI dataset needs its task list")
+    for i, entry in enumerate(config.get("reference") or []):
+        allowed = {"CoTemp": ("paper", "cotempqa"), "bAbI": ("paper", "babi")}[entry["dataset"]]
+        if entry.get("variant", "paper") not in allowed:
+            raise ConfigError(
+                f"reference.{i}.variant: {entry['variant']!r} does not apply to {entry['dataset']}; "
+                f"use one of {list(allowed)}"
+            )
+    release = config.get("paper_release")
+    if release and release.get("decomposition") is not None:
+        name = release["decomposition"]
+        if config["datasets"].get(name, {}).get("loader") != "cotemp":
+            raise ConfigError(
+                f"paper_release.decomposition: {name!r} is not a configured CoTemp dataset "
+                f"(datasets with loader cotemp: "
+                f"{sorted(n for n, d in config['datasets'].items() if d['loader'] == 'cotemp')})"
+            )
     for name, model in config["models"].items():
         if model.get("quantization") == "4bit" and model.get("lora") is None:
             raise ConfigError(f"models.{name}.lora: 4-bit quantization needs a LoRA adapter (QLoRA)")
@@ -113,6 +133,26 @@ def setting_by_name(config: Mapping[str, Any], name: str) -> dict[str, Any]:
 def to_setting(entry: Mapping[str, Any]) -> Setting:
     """A config setting entry as a :class:`~tracekd.traces.Setting`."""
     return Setting(entry["name"], entry["target"], entry.get("corruption"), int(entry.get("seed", 0)))
+
+
+def chat_options(config: Mapping[str, Any], dataset: str, model: str, setting: str) -> dict[str, Any]:
+    """How one (dataset, model, setting) talks to its model, for :class:`tracekd.chat.ChatFormat`.
+
+    The model's ``system`` message and ``chat_template_kwargs``; the dataset's own
+    ``chat_template_kwargs`` on top (the date line of the run being reproduced); ``chat: false``
+    from a setting that prompts the bare text (the paper's prompted baseline).
+    """
+    model_cfg = config["models"][model]
+    entry = setting_by_name(config, setting)
+    kwargs = {
+        **(model_cfg.get("chat_template_kwargs") or {}),
+        **(config["datasets"][dataset].get("chat_template_kwargs") or {}),
+    }
+    return {
+        "system": model_cfg.get("system"),
+        "chat_template_kwargs": kwargs,
+        "chat": bool(entry.get("chat", True)),
+    }
 
 
 def merged_training(config: Mapping[str, Any], model: str) -> dict[str, Any]:

@@ -150,3 +150,41 @@ def verify_files(folder: Path, checksums: Mapping[str, str]) -> None:
     for name, sha in checksums.items():
         for path in folder.rglob(name):
             verify(path, sha)
+
+
+def _index_by_checksum(folder: Path) -> dict[str, Path]:
+    """SHA-256 -> file, for every file under ``folder`` (a local copy in any layout)."""
+    return {sha256_of(path): path for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def fetch_release(release: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
+    """Fetch every file a ``paper_release`` config block pins into ``out_dir/<path>``.
+
+    With ``local_path`` (offline clusters) each file is the one there with its SHA-256, in any
+    layout (the copies beside the project are named differently); a file it lacks is an error.
+    Otherwise each comes from ``url`` at its pinned commit, and a download that is a Git LFS
+    pointer is fetched again from ``lfs_url``. Every file is verified against its SHA-256 and
+    appears only once complete. Returns the paths written.
+    """
+    out_dir = Path(out_dir)
+    local = _index_by_checksum(Path(release["local_path"])) if release.get("local_path") else None
+    written = []
+    for entry in release["releases"]:
+        for path, sha in entry["files"].items():
+            values = {"repository": release["repository"], "commit": entry["commit"], "path": path}
+            dest = out_dir / path
+            if local is not None:
+                if sha not in local:
+                    raise FileNotFoundError(
+                        f"paper_release.local_path {release['local_path']}: no file with the "
+                        f"SHA-256 of {path} ({sha})"
+                    )
+                fetch("", dest, sha256=sha, local_path=local[sha])
+            else:
+                try:
+                    fetch(release["url"].format(**values), dest, sha256=sha)
+                except ChecksumError:
+                    # a raw URL of a file that Git LFS tracks serves its pointer, not the file
+                    fetch(release["lfs_url"].format(**values), dest, sha256=sha)
+            written.append(dest)
+    return written

@@ -45,8 +45,9 @@ def predict(
     """Generate for the test rows of ``traces`` and parse each output.
 
     Returns the gold columns of ``decomposed`` joined with ``output``, ``output_tokens``,
-    ``trace_text``, ``trace_tokens``, ``pred_category``, ``pred_facts``, ``pred_answer`` and
-    ``parse_status``, in the traces' row order.
+    ``trace_text``, ``trace_tokens``, ``pred_category``, ``pred_facts``, ``pred_answer``,
+    ``parse_status`` and ``answer_source`` (where the final answer was read from), in the
+    traces' row order.
     """
     test = traces.filter(pl.col("split") == "test").select("id", "prompt")
     tokenizer = load_tokenizer(base)
@@ -101,6 +102,7 @@ def parsed_predictions(
             "pred_facts": [p.facts for p in parsed],
             "pred_answer": [p.answer for p in parsed],
             "parse_status": [p.status for p in parsed],
+            "answer_source": [p.answer_source for p in parsed],
         },
         schema_overrides={
             "output_tokens": pl.Int64,

@@ -5,8 +5,12 @@ dropped: whatever the parser could not read is null and scores False / 0. The tr
 checked strictly (category equal, generated facts matched back to exactly the gold context
 positions); the lenient checks the paper's released code used are reported beside it.
 
-CoTempQA answers are scored by the candidate-entity rule of the paper's released evaluation
-(``cotemp_answer_score``), which reproduces the authors' published numbers.
+Every answer rule sees only the model's final answer (``pred_answer``: the ``<answer>`` span,
+else what follows ``</think>``, else the whole output; see :func:`tracekd.traces.parse_output`),
+so trace text never reaches it. CoTempQA answers are scored by a candidate-entity rule
+(``cotemp_answer_score``): CoTempQA's own (``cotempqa``, the default) or that of the paper's
+released evaluator (``paper``). The paper's whole released evaluator, extraction included, is
+``paper_cotemp_score`` / ``paper_babi_score``: it reproduces the published numbers.
 """
 
 from __future__ import annotations
@@ -42,16 +46,18 @@ REQUIRED_COLUMNS = (
     "pred_facts",
     "pred_answer",
     "parse_status",
+    "answer_source",
 )
 
-#: further columns the ``cotemp`` rule reads (``output``, the raw generation, is optional)
+#: further columns the ``cotemp`` rule reads
 COTEMP_COLUMNS = ("question", "triple_element")
 
-#: ``cotemp_variant`` values: the paper's released code, or the CoTempQA authors' own script
-COTEMP_VARIANTS = ("trace_check_qa", "cotempqa")
+#: ``cotemp_variant`` values: the candidate rule of the paper's released evaluator, or of the
+#: CoTempQA authors' own script
+COTEMP_VARIANTS = ("paper", "cotempqa")
 
-#: ``cotemp_source`` values: the text the ``cotemp`` rule searches
-COTEMP_SOURCES = ("output", "answer")
+#: the kinds of CoTempQA question (``triple_element``) the answer rules know
+COTEMP_TRIPLE_ELEMENTS = ("S1_R1_O2", "S1_R2_O2", "S2_R1_O1", "S2_R1_O2", "S2_R2_O2")
 
 _SCORE_SCHEMA: dict[str, Any] = {
     "answer_correct": pl.Boolean,
@@ -274,9 +280,10 @@ def _score_answer(
 # ---------------------------------------------------------------- CoTempQA's answer rule
 #
 # A re-implementation (our code, not a copy) of ``evaluate_model`` in the paper's released
-# evaluation, sbhambr1/Trace_Check_QA ``scripts/cotempqa_config.py`` (commit 13cf024), which
-# adapts ``main`` in the CoTempQA authors' zhaochen0110/Cotempqa ``evaluate_for_open_model.py``.
-# The two differ; ``variant`` picks one. Their quirks are kept on purpose (each is marked
+# evaluation, sbhambr1/Trace_Check_QA ``scripts/cotempqa_config.py`` as of commit 2d289d3
+# (17 May 2025, the version that scored the released results), which adapts ``main`` in the
+# CoTempQA authors' zhaochen0110/Cotempqa ``evaluate_for_open_model.py``. The two candidate
+# rules differ; ``variant`` picks one. Their quirks are kept on purpose (each is marked
 # "quirk"), since the point is to reproduce the published scores.
 
 # (keyword in the fact, Wikidata relation), in the order both scripts try them
@@ -320,7 +327,7 @@ def _cotemp_templates(verb: str) -> tuple[tuple[tuple[str, ...], re.Pattern[str]
 
 _COTEMP_TEMPLATES = {rel: _cotemp_templates(verb) for rel, verb in _COTEMP_VERBS.items()}
 # the CoTempQA script tries only the first two phrasings of a relation
-_TEMPLATES_TRIED = {"trace_check_qa": 4, "cotempqa": 2}
+_TEMPLATES_TRIED = {"paper": 4, "cotempqa": 2}
 # the past tenses both scripts rewrite before matching
 _PAST_TENSES = ((" was ", " is "), (" held ", " holds "), (" worked ", " works "),
                 (" played ", " plays "))  # fmt: skip
@@ -345,7 +352,7 @@ def _check_cotemp_variant(variant: str) -> None:
         raise ValueError(f"unknown cotemp_variant {variant!r}; expected one of {COTEMP_VARIANTS}")
 
 
-def cotemp_normalize(text: str, *, variant: str = "trace_check_qa") -> str:
+def cotemp_normalize(text: str, *, variant: str = "paper") -> str:
     """The authors' ``normalize_answer``: lower-case, drop ASCII punctuation, collapse spaces.
 
     Unlike SQuAD's it keeps articles and non-ASCII punctuation; the ``cotempqa`` variant also
@@ -357,23 +364,28 @@ def cotemp_normalize(text: str, *, variant: str = "trace_check_qa") -> str:
     return " ".join(text.split())
 
 
-def cotemp_search_text(prediction: str, *, variant: str = "trace_check_qa") -> str:
-    """The lower-cased part of a raw generation the authors search for candidate answers.
+def paper_final_answer(prediction: str) -> str:
+    """The lower-cased text of a raw generation that the paper's released evaluator scores.
 
-    Quirk: the split keeps the piece *between* the first and second marker (``split(m)[1]``),
-    and ``" answer "`` also occurs in the trace sentence "... facts to answer the question:
-    [...]", so for a trace output the searched text is the trace's facts plus the answer.
-    (The scripts' chain-of-thought branch, for prompt modes named ``*cot*``, is not used here.)
+    Their chain (``mode="default"``), first match wins: the piece after the first
+    ``<answer>``, cut at ``</answer>``; else the text before an echoed prompt ("answer the
+    question based on"); else the piece between the first and second ``" answer "``; else
+    between the first and second ``"answer:"``; else everything. Then, whichever branch ran,
+    every "assistant" and "think" is deleted, also inside words (quirk: a gold answer holding
+    either word can never match). Without an ``<answer>`` tag the ``" answer "`` branch fires
+    inside a trace ("... facts to answer the question: [...]"), so there the trace is scored:
+    :func:`tracekd.traces.parse_output` is what the workflow uses instead.
     """
     text = prediction.lower()
-    markers = ["answer the question based on", " answer "]
-    if variant == "trace_check_qa":
-        markers += ["answer:", "<answer>"]
-    for i, marker in enumerate(markers):
-        if marker in text:
-            # the first marker (a prompt echoed back) cuts the text *before* it
-            return text.split(marker)[0] if i == 0 else text.split(marker)[1]
-    return text
+    if "<answer>" in text:
+        text = text.split("<answer>")[1].split("</answer>")[0]
+    elif "answer the question based on" in text:
+        text = text.split("answer the question based on")[0]
+    elif " answer " in text:
+        text = text.split(" answer ")[1]
+    elif "answer:" in text:
+        text = text.split("answer:")[1]
+    return text.replace("assistant", "").replace("think", "")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -459,36 +471,63 @@ def _set_prf(predicted: Sequence[str], gold: Sequence[str]) -> tuple[float, floa
 
 
 def cotemp_answer_score(
-    prediction: str | None,
+    answer: str | None,
     golds: Sequence[str],
     *,
     facts: Sequence[str],
     question: str,
     triple_element: str,
-    variant: str = "trace_check_qa",
+    variant: str = "cotempqa",
 ) -> CotempScore:
-    """Score one CoTempQA answer by the rule of the paper's released evaluation.
+    """Score one CoTempQA final answer by a candidate-entity rule.
 
-    Source: ``evaluate_model`` in sbhambr1/Trace_Check_QA ``scripts/cotempqa_config.py``
-    (arXiv 2505.13792), adapted from ``main`` in zhaochen0110/Cotempqa
-    ``evaluate_for_open_model.py`` (Su et al. 2024); ``variant="cotempqa"`` follows the latter.
+    ``variant="cotempqa"``: ``main`` in zhaochen0110/Cotempqa ``evaluate_for_open_model.py``
+    (Su et al. 2024); ``"paper"``: ``evaluate_model`` in sbhambr1/Trace_Check_QA
+    ``scripts/cotempqa_config.py`` (arXiv 2505.13792), which adapts it.
 
-    ``prediction`` is the raw generation (``cotemp_search_text`` picks the part searched).
-    Candidates are the subjects or objects of the context ``facts`` (``triple_element`` says
-    which) plus the golds, scanned longest first (``_cotemp_predicted``). Both sides are
-    de-duplicated *before* normalization (quirk: two raw answers that normalize alike stay two
-    list items), normalized by ``cotemp_normalize`` and sorted; correct means the two lists
-    are equal, and precision/recall/F1 count the common items.
+    ``answer`` is the final answer alone (the workflow's ``pred_answer``, or
+    :func:`paper_final_answer` of a raw generation); it is searched lower-cased. Candidates
+    are the subjects or objects of the context ``facts`` (``triple_element`` says which) plus
+    the golds, scanned longest first (``_cotemp_predicted``). Both sides are de-duplicated
+    *before* normalization (quirk: two raw answers that normalize alike stay two list items),
+    normalized by ``cotemp_normalize`` and sorted; correct means the two lists are equal, and
+    precision/recall/F1 count the common items.
     """
     _check_cotemp_variant(variant)
     gold_raw = [gold.lower() for gold in golds]
-    text = cotemp_search_text(prediction or "", variant=variant)
+    text = (answer or "").lower()
     candidates = _cotemp_candidates(facts, gold_raw, triple_element, variant)
     predicted = _cotemp_predicted(text, candidates, question.lower())
     pred_norm = tuple(sorted(cotemp_normalize(p, variant=variant) for p in set(predicted)))
     gold_norm = tuple(sorted(cotemp_normalize(g, variant=variant) for g in set(gold_raw)))
     precision, recall, f1 = _set_prf(pred_norm, gold_norm)
     return CotempScore(pred_norm == gold_norm, precision, recall, f1, pred_norm, gold_norm)
+
+
+def paper_cotemp_score(
+    prediction: str, golds: Sequence[str], *, facts: Sequence[str], question: str,
+    triple_element: str,
+) -> CotempScore:  # fmt: skip
+    """One raw CoTempQA generation scored by the paper's released evaluator, exactly:
+    :func:`paper_final_answer`, then the ``paper`` candidate rule."""
+    return cotemp_answer_score(
+        paper_final_answer(prediction), golds, facts=facts, question=question,
+        triple_element=triple_element, variant="paper",
+    )  # fmt: skip
+
+
+def paper_babi_score(prediction: str, gold: str) -> bool:
+    """One raw bAbI generation scored by the paper's released evaluator (sbhambr1/Trace_Check_QA
+    ``scripts/babiqa_config.py``, the version that scored the released results).
+
+    :func:`paper_final_answer`, then a gate and a test: the lower-cased gold must occur in the
+    text (a substring), and the text normalized as CoTempQA's ``normalize_answer`` (no article
+    removal) must equal the normalized gold. Accuracy, F1, precision and recall are then all
+    this one value (one answer string each side).
+    """
+    text = paper_final_answer(prediction)
+    gold = gold.lower()
+    return gold in text and cotemp_normalize(text) == cotemp_normalize(gold)
 
 
 def _cotemp_exact(pred_answer: str | None, golds: Sequence[str]) -> bool:
@@ -522,46 +561,70 @@ def _gold_positions(row_id: Any, relevant: Sequence[int], n_context: int) -> set
     return gold
 
 
+def _golds(row: dict[str, Any]) -> list[str]:
+    """A row's gold answers; a row with no non-blank gold cannot be scored and is refused
+    (a blank gold would make an empty or any prediction "correct")."""
+    golds = [gold for gold in row["answers"] or [] if gold is not None and gold.strip()]
+    if not golds:
+        raise ValueError(
+            f"row id={row['id']!r}: field 'answers': no non-blank gold answer "
+            f"({row['answers']!r}); the row cannot be scored"
+        )
+    return golds
+
+
+def _triple_element(row: dict[str, Any]) -> str:
+    kind = row["triple_element"]
+    if kind not in COTEMP_TRIPLE_ELEMENTS:
+        raise ValueError(
+            f"row id={row['id']!r}: field 'triple_element': unknown question kind {kind!r}; "
+            f"expected one of {COTEMP_TRIPLE_ELEMENTS}"
+        )
+    return kind
+
+
 def _row_answer(
-    row: dict[str, Any], *, answer_rule: str, is_set: bool, cotemp_variant: str,
-    cotemp_source: str,
-) -> tuple[bool, bool, float, float, float]:  # fmt: skip
-    """(correct, exact match, precision, recall, F1) of a row's answer under its rule."""
-    golds = row["answers"] or []
+    row: dict[str, Any], *, answer_rule: str, is_set: bool, cotemp_variant: str
+) -> tuple[bool, bool, float, float, float]:
+    """(correct, exact match, precision, recall, F1) of a row's final answer under its rule.
+
+    Only ``pred_answer`` is read: the trace and the raw output never reach the rule.
+    """
+    golds = _golds(row)
     if answer_rule != "cotemp":
         return _score_answer(row["pred_answer"], golds, rule=answer_rule, is_set=is_set)
-    # the authors search the raw generation; without one (or by choice) the parsed answer
-    text = row.get("output") if cotemp_source == "output" else None
-    if text is None:
-        text = row["pred_answer"]
     score = cotemp_answer_score(
-        text,
-        [gold for gold in golds if gold is not None],
+        row["pred_answer"],
+        golds,
         facts=row["context"] or [],
         question=row["question"] or "",
-        triple_element=row["triple_element"] or "",
+        triple_element=_triple_element(row),
         variant=cotemp_variant,
     )
     em = _cotemp_exact(row["pred_answer"], golds)
     return score.correct, em, score.precision, score.recall, score.f1
 
 
+def _any_context_fact(trace_text: str, context: Sequence[str]) -> bool:
+    """The paper's lenient IR check: any context sentence appears in the trace text."""
+    trace_key = " ".join(trace_text.lower().split())
+    return any(key and key in trace_key for key in map(_fact_key, context))
+
+
 def _score_row(
-    row: dict[str, Any], *, answer_rule: str, is_set: bool, cotemp_variant: str = "trace_check_qa",
-    cotemp_source: str = "output",
-) -> tuple[Any, ...]:  # fmt: skip
+    row: dict[str, Any], *, answer_rule: str, is_set: bool, cotemp_variant: str = "cotempqa"
+) -> tuple[Any, ...]:
     """One row's scores, in the order of ``_SCORE_SCHEMA``.
 
     A null ``relevant`` means the gold facts are unknown (e.g. the paper's released outputs):
-    the IR columns and ``trace_correct`` are then null for a row with a trace.
+    the strict IR columns and ``trace_correct`` are then null for a row with a trace.
     """
     context = row["context"] or []
     relevant = row["relevant"]
     gold = None if relevant is None else _gold_positions(row["id"], relevant, len(context))
     correct, em, precision, recall, f1 = _row_answer(
-        row, answer_rule=answer_rule, is_set=is_set, cotemp_variant=cotemp_variant,
-        cotemp_source=cotemp_source,
-    )  # fmt: skip
+        row, answer_rule=answer_rule, is_set=is_set, cotemp_variant=cotemp_variant
+    )
     trace_text = row["trace_text"]
     if trace_text is None or not trace_text.strip():
         return (correct, em, f1, precision, recall, *_NO_TRACE_SCORES)
@@ -572,19 +635,16 @@ def _score_row(
         pred_category is not None and bool(gold_label) and _label_key(pred_category) == gold_label
     )
     category_lenient = bool(gold_label) and _contains_tokens(gold_label, _label_key(trace_text))
-    if gold is None:  # unknown gold facts: IR cannot be judged either way
+    ir_lenient = _any_context_fact(trace_text, context)
+    if gold is None:  # unknown gold facts: strict IR cannot be judged either way
         return (
             correct, em, f1, precision, recall,
-            True, category_ok, None, None, None, None, category_lenient, None,
+            True, category_ok, None, None, None, ir_lenient, category_lenient, None,
         )  # fmt: skip
     if row["pred_facts"] is not None:
         ir_ok, ir_p, ir_r = _ir_scores(row["pred_facts"], context, gold)
     else:
         ir_ok, ir_p, ir_r = False, 0.0, 0.0
-    # the paper's released check: any gold fact's text anywhere in the trace
-    trace_key = " ".join(trace_text.lower().split())
-    gold_keys = (_fact_key(context[pos]) for pos in sorted(gold))
-    ir_lenient = any(key and key in trace_key for key in gold_keys)
     return (
         correct, em, f1, precision, recall,
         True, category_ok, ir_ok, ir_p, ir_r, ir_lenient, category_lenient, category_ok and ir_ok,
@@ -596,44 +656,41 @@ def score_predictions(
     *,
     answer_rule: str,
     set_tasks: Collection[str] = SET_ANSWER_TASKS,
-    cotemp_variant: str = "trace_check_qa",
-    cotemp_source: str = "output",
+    cotemp_variant: str = "cotempqa",
 ) -> pl.DataFrame:
     """Score every prediction row: answer by ``answer_rule``, trace by category and IR step.
 
-    ``answer_rule``: ``"babi"`` (normalized exact match; tasks in ``set_tasks`` compared as
-    unordered sets), ``"marco"`` (correct when a normalized gold answer occurs, on token
-    boundaries, in the normalized prediction; token F1 beside it) or ``"cotemp"`` (the
-    candidate-entity rule of the paper's released CoTempQA evaluation, see
-    ``cotemp_answer_score``; needs the columns ``question`` and ``triple_element``, the context
-    facts in ``context``). Any other rule raises ``ValueError``.
+    Every rule reads the final answer alone (``pred_answer``), never the trace or the raw
+    output. ``answer_rule``: ``"babi"`` (normalized exact match; tasks in ``set_tasks`` compared
+    as unordered sets), ``"marco"`` (correct when a normalized gold answer occurs, on token
+    boundaries, in the normalized answer; token F1 beside it) or ``"cotemp"`` (a
+    candidate-entity rule, see ``cotemp_answer_score``; needs the columns ``question`` and
+    ``triple_element``, the context facts in ``context``). Any other rule raises
+    ``ValueError``, as does a row with no non-blank gold answer or, for ``cotemp``, an
+    unknown ``triple_element``.
 
-    For ``cotemp``, ``answer_correct`` and the answer P/R/F1 are the authors' (over sets of
-    answers); ``answer_em`` is a strict check beside them (the parsed answer's items, normalized,
-    equal the gold set). ``cotemp_source="output"`` searches the raw generation (column
-    ``output``, as the authors did; a null or absent ``output`` falls back to ``pred_answer``);
-    ``"answer"`` searches only the parsed answer. ``cotemp_variant`` is ``"trace_check_qa"``
-    (the paper's code, default) or ``"cotempqa"`` (the CoTempQA authors' script).
+    For ``cotemp``, ``answer_correct`` and the answer P/R/F1 are the candidate rule's (over
+    sets of answers); ``answer_em`` is a strict check beside them (the answer's items,
+    normalized, equal the gold set). ``cotemp_variant`` is ``"cotempqa"`` (CoTempQA's own
+    rule, default) or ``"paper"`` (the candidate rule of the paper's released evaluator).
 
     Returns one row per prediction, in input order, with the columns ``id, split, [task,]
-    category, pred_category, parse_status, answer_correct, answer_em, answer_f1,
-    answer_precision, answer_recall, has_trace, category_correct, ir_correct, ir_precision,
-    ir_recall, ir_lenient, category_lenient, trace_correct, trace_words, trace_tokens``.
-    Answer P/R/F1 of the other rules are those against the gold answer with the best F1. A row
-    whose ``relevant`` is null (gold facts unknown) has null IR columns and ``trace_correct``.
+    category, pred_category, parse_status, answer_source, answer_correct, answer_em,
+    answer_f1, answer_precision, answer_recall, has_trace, category_correct, ir_correct,
+    ir_precision, ir_recall, ir_lenient, category_lenient, trace_correct, trace_words,
+    trace_tokens``. Answer P/R/F1 of the other rules are those against the gold answer with
+    the best F1. ``ir_lenient`` is the paper's check (any context fact appears in the trace);
+    a row whose ``relevant`` is null (gold facts unknown) has null strict IR columns and
+    ``trace_correct``.
     """
     _check_rule(answer_rule)
     _check_cotemp_variant(cotemp_variant)
-    if cotemp_source not in COTEMP_SOURCES:
-        raise ValueError(
-            f"unknown cotemp_source {cotemp_source!r}; expected one of {COTEMP_SOURCES}"
-        )
     _check_columns(predictions, answer_rule)
     has_task = "task" in predictions.columns
     set_tasks = frozenset(set_tasks)
     extra = ["task"] if has_task else []
     if answer_rule == "cotemp":
-        extra += [*COTEMP_COLUMNS, *(["output"] if "output" in predictions.columns else [])]
+        extra += list(COTEMP_COLUMNS)
     rows = predictions.select(*REQUIRED_COLUMNS, *extra)
     scores = pl.DataFrame(
         [
@@ -642,7 +699,6 @@ def score_predictions(
                 answer_rule=answer_rule,
                 is_set=answer_rule == "babi" and has_task and row["task"] in set_tasks,
                 cotemp_variant=cotemp_variant,
-                cotemp_source=cotemp_source,
             )
             for row in rows.iter_rows(named=True)
         ],
@@ -650,7 +706,7 @@ def score_predictions(
         orient="row",
     )
     keys = ["id", "split", *(["task"] if has_task else [])]
-    keys += ["category", "pred_category", "parse_status"]
+    keys += ["category", "pred_category", "parse_status", "answer_source"]
     lengths = predictions.select(
         # a trace that is only whitespace has no words, matching has_trace
         trace_words=pl.col("trace_text").str.count_matches(r"\S+").fill_null(0).cast(pl.Int64),

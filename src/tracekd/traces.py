@@ -13,10 +13,10 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # polars is needed only to build SFT tables, not to render or parse traces
     import polars as pl
@@ -44,21 +44,35 @@ class Setting:
         return self.target != "none"
 
 
+#: how a list of strings is written: Python's ``str(list)`` (the paper's released runs) or JSON
+LIST_FORMATS = ("python_list", "json_list")
+#: how a prompt writes its context: a list literal, or one sentence per line
+CONTEXT_FORMATS = (*LIST_FORMATS, "lines")
+#: how a completion writes its answer: a list literal, or the items joined by commas (bAbI)
+ANSWER_FORMATS = (*LIST_FORMATS, "text")
+
+
 @dataclass(frozen=True)
 class TraceTemplate:
-    """A dataset's trace sentence with ``{category}`` and ``{facts}`` placeholders."""
+    """A dataset's trace sentence with ``{category}`` and ``{facts}`` placeholders.
+
+    ``facts`` says how the facts list is written (``python_list`` or ``json_list``); parsing
+    reads either, so a model that drifts from one literal style to the other still parses.
+    """
 
     text: str
+    facts: str = "json_list"
 
     def __post_init__(self) -> None:
         for field in ("{category}", "{facts}"):
             if self.text.count(field) != 1:
                 raise ValueError(f"trace template must contain {field} exactly once: {self.text!r}")
+        _check_choice("facts format", self.facts, LIST_FORMATS)
 
     def render(self, category: str, facts: Sequence[str]) -> str:
-        """The trace for ``category`` and ``facts`` (facts as a JSON list)."""
+        """The trace for ``category`` and ``facts`` (facts as a list literal)."""
         # one pass, so a category that itself reads "{facts}" is not substituted again
-        values = {"{category}": category, "{facts}": render_list(facts)}
+        values = {"{category}": category, "{facts}": render_list(facts, self.facts)}
         return re.sub(r"\{category\}|\{facts\}", lambda m: values[m.group(0)], self.text)
 
     @cached_property
@@ -83,7 +97,9 @@ class TraceTemplate:
                 add(r"(?:\s*(?P<category>\S(?:.*?\S)?))?")
                 add(space)
             elif part == "{facts}":
-                add(r"(?P<facts>\[.*\])")
+                # any text: a list literal parses into facts; anything else (the paper's
+                # perturbed traces name one bare sentence) keeps the category readable
+                add(r"(?P<facts>.*)")
             else:
                 # tolerate the model's whitespace drift around the fixed words
                 if part[:1].isspace():
@@ -105,9 +121,23 @@ class TraceTemplate:
         return (match.group("category") or "").strip(), parse_list(match.group("facts"))
 
 
-def render_list(items: Sequence[str]) -> str:
-    """A list of strings as the JSON literal models write and we parse back."""
+def render_list(items: Sequence[str], style: str = "json_list") -> str:
+    """A list of strings as a literal that :func:`parse_list` reads back.
+
+    ``json_list``: JSON (``["a", "b"]``); ``python_list``: Python's ``str(list)``
+    (``['a', 'b']``, double quotes for an item holding a single quote), as the paper's released
+    prompts and traces write them.
+    """
+    if style == "python_list":
+        return repr([str(item) for item in items])
+    if style != "json_list":
+        raise ValueError(f"unknown list format {style!r}; expected one of {LIST_FORMATS}")
     return json.dumps(list(items), ensure_ascii=False)
+
+
+def _check_choice(what: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; expected one of {tuple(choices)}")
 
 
 def parse_list(text: str) -> list[str] | None:
@@ -123,33 +153,114 @@ def parse_list(text: str) -> list[str] | None:
     return None
 
 
-def render_prompt(template: str, context: Sequence[str], question: str) -> str:
-    """The user message: the dataset's prompt template with the context list and question."""
+def render_context(context: Sequence[str], style: str = "json_list") -> str:
+    """The context as a prompt writes it: a list literal, or one sentence per line."""
+    if style == "lines":
+        return "\n".join(context)
+    return render_list(context, style)
+
+
+def render_prompt(
+    template: str, context: Sequence[str], question: str, context_format: str = "json_list"
+) -> str:
+    """The user message: the dataset's prompt template with the context and question."""
     # one pass, so a context sentence that reads "{question}" is not substituted again
-    values = {"{context}": render_list(context), "{question}": question}
+    values = {"{context}": render_context(context, context_format), "{question}": question}
     return re.sub(r"\{context\}|\{question\}", lambda m: values[m.group(0)], template)
+
+
+def render_answer(answers: Sequence[str], style: str = "json_list") -> str:
+    """The answer as a completion writes it: a list literal, or ``text`` (items joined by ",")."""
+    if style == "text":
+        return ",".join(answers)
+    return render_list(answers, style)
+
+
+#: today's completion shape; the paper's released runs put newlines around the trace
+DEFAULT_COMPLETION = "<think>{trace}</think> <answer>{answer}</answer>"
+
+
+@dataclass(frozen=True)
+class TraceFormat:
+    """How a dataset writes one problem: the prompt, the trace and the SFT completion.
+
+    ``context``/``answer`` are the styles of :func:`render_context` and :func:`render_answer`;
+    ``completion`` wraps a trace target, with ``{trace}`` and ``{answer}`` placeholders (an
+    answer-only target is the rendered answer alone).
+    """
+
+    trace: TraceTemplate
+    prompt_template: str = (
+        "Answer the question based on the context: {context} Question: {question} "
+        "Only return the answer."
+    )
+    context: str = "json_list"
+    answer: str = "json_list"
+    completion: str = DEFAULT_COMPLETION
+
+    def __post_init__(self) -> None:
+        _check_choice("context format", self.context, CONTEXT_FORMATS)
+        _check_choice("answer format", self.answer, ANSWER_FORMATS)
+        for field in ("{trace}", "{answer}"):
+            if self.completion.count(field) != 1:
+                raise ValueError(
+                    f"completion template must contain {field} exactly once: {self.completion!r}"
+                )
+
+    @classmethod
+    def from_config(
+        cls, dataset: Mapping[str, Any], setting: Mapping[str, Any] | None = None
+    ) -> TraceFormat:
+        """A dataset's config block (``prompt_template``, ``trace_template``, ``format``), with a
+        setting's own ``context_format`` (e.g. the prompted baseline's plain lines) on top."""
+        style = dict(dataset.get("format") or {})
+        context = (setting or {}).get("context_format") or style.get("context", "json_list")
+        return cls(
+            trace=TraceTemplate(dataset["trace_template"], style.get("facts", "json_list")),
+            prompt_template=dataset["prompt_template"],
+            context=context,
+            answer=style.get("answer", "json_list"),
+            completion=style.get("completion", DEFAULT_COMPLETION),
+        )
+
+    def prompt(self, context: Sequence[str], question: str) -> str:
+        """The user message for one problem."""
+        return render_prompt(self.prompt_template, context, question, self.context)
+
+    def render_completion(
+        self, target: str, answers: Sequence[str], category: str, facts: Sequence[str]
+    ) -> str:
+        """The SFT target: the answer alone (``answer``/``none`` targets) or trace then answer."""
+        answer = render_answer(answers, self.answer)
+        if target != "trace":
+            return answer
+        values = {"{trace}": self.trace.render(category, facts), "{answer}": answer}
+        return re.sub(r"\{trace\}|\{answer\}", lambda m: values[m.group(0)], self.completion)
 
 
 def render_completion(
     setting: Setting, template: TraceTemplate, answers: Sequence[str], category: str, facts: Sequence[str]
 ) -> str:
-    """The SFT target: the answer alone (vanilla, prompt) or trace then answer."""
-    answer = render_list(answers)
-    if setting.target != "trace":
-        return answer
-    trace = template.render(category, facts)
-    return f"{THINK_OPEN}{trace}{THINK_CLOSE} {ANSWER_OPEN}{answer}{ANSWER_CLOSE}"
+    """The SFT target in the default format (see :meth:`TraceFormat.render_completion`)."""
+    return TraceFormat(template).render_completion(setting.target, answers, category, facts)
 
 
 @dataclass(frozen=True)
 class ParsedOutput:
-    """A model output split into its trace steps and answer, with how well it parsed."""
+    """A model output split into its trace steps and answer, with how well it parsed.
+
+    ``answer`` is the model's final answer and nothing else: the ``<answer>`` span when there
+    is one, else what follows ``</think>``, else the whole output; ``answer_source`` says
+    which (``answer_tag``, ``after_think``, ``whole_output``, or ``none`` for an empty output).
+    Every answer rule scores ``answer`` alone, so trace text never reaches it.
+    """
 
     trace_text: str | None
     category: str | None
     facts: list[str] | None
     answer: str | None
     status: str
+    answer_source: str = "none"
 
 
 def parse_output(text: str, template: TraceTemplate) -> ParsedOutput:
@@ -170,18 +281,24 @@ def parse_output(text: str, template: TraceTemplate) -> ParsedOutput:
     """
     text = _strip_chat_remnants(text)
     if not text:
-        return ParsedOutput(None, None, None, None, "empty")
+        return ParsedOutput(None, None, None, None, "empty", "none")
     trace_text, rest, think_closed = _think_span(text)
-    answer_text, answer_closed = _answer_text(rest, template)
+    answer_text, answer_closed, tagged = _answer_text(rest, template)
+    if tagged:
+        source = "answer_tag"
+    else:
+        source = "whole_output" if trace_text is None else "after_think"
     status = "ok" if think_closed and answer_closed else "unterminated"
-    if trace_text is None:
-        return ParsedOutput(None, None, None, answer_text, "no_trace" if status == "ok" else status)
+    # an empty think block is no trace (Qwen3's template writes one before a bare answer)
+    if trace_text is None or not trace_text.strip():
+        status = "no_trace" if status == "ok" else status
+        return ParsedOutput(None, None, None, answer_text, status, source)
     category, facts = template.parse(trace_text)
     if status == "ok" and category is None:
         status = "bad_trace"
     elif status == "ok" and facts is None:
         status = "bad_facts"
-    return ParsedOutput(trace_text.strip(), category, facts, answer_text, status)
+    return ParsedOutput(trace_text.strip(), category, facts, answer_text, status, source)
 
 
 # special tokens a decoder leaves in the text when it does not skip them
@@ -243,11 +360,12 @@ def _think_span(text: str) -> tuple[str | None, str, bool]:
     return text[body:], "", False
 
 
-def _answer_text(rest: str, template: TraceTemplate) -> tuple[str | None, bool]:
-    """The answer in the text after the trace, and whether its tag (if any) was closed."""
+def _answer_text(rest: str, template: TraceTemplate) -> tuple[str | None, bool, bool]:
+    """The answer in the text after the trace, whether its tag (if any) was closed, and
+    whether it came from an ``<answer>`` tag."""
     span = _answer_span(rest)
     if span is not None:
-        return _canonical_answer(span[0]), span[1]
+        return _canonical_answer(span[0]), span[1], True
     close = rest.find(ANSWER_CLOSE)
     if close >= 0:  # "...</answer>" whose opening tag got lost
         rest = rest[:close]
@@ -257,7 +375,7 @@ def _answer_text(rest: str, template: TraceTemplate) -> tuple[str | None, bool]:
         rest = rest[labels[-1].end() :].strip()
     else:
         rest = _drop_restated_trace(rest, template)
-    return _canonical_answer(rest) or None, True
+    return _canonical_answer(rest) or None, True, close >= 0
 
 
 def _answer_span(text: str) -> tuple[str, bool] | None:
@@ -380,8 +498,7 @@ def build_traces(
     decomposed: pl.DataFrame,
     *,
     setting: Setting,
-    trace_template: TraceTemplate,
-    prompt_template: str,
+    fmt: TraceFormat,
     categories: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """SFT examples for one setting: id, split, prompt, completion and the trace fields.
@@ -421,13 +538,13 @@ def build_traces(
             t_facts = [context[j] for j in relevant]
         else:
             t_cat, t_facts, t_rel, source = None, None, None, None
-        completion = render_completion(
-            setting, trace_template, row["answers"], t_cat or "", t_facts or []
+        completion = fmt.render_completion(
+            setting.target, row["answers"], t_cat or "", t_facts or []
         )
         out["id"].append(row["id"])
         out["split"].append(row["split"])
         out["setting"].append(setting.name)
-        out["prompt"].append(render_prompt(prompt_template, context, row["question"]))
+        out["prompt"].append(fmt.prompt(context, row["question"]))
         out["completion"].append(completion)
         out["trace_category"].append(t_cat)
         out["trace_facts"].append(t_facts)

@@ -7,7 +7,7 @@ from tracekd.chat import ChatFormat
 from tracekd.io import write_parquet
 from tracekd.predict import InferenceSpec, predict
 from tracekd.runlog import logged
-from tracekd.traces import TraceTemplate
+from tracekd.traces import TraceFormat
 
 with logged(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
@@ -18,8 +18,8 @@ with logged(snakemake.log[0]):
         adapter_dir=adapter if adapter else None,
         traces=pl.read_parquet(snakemake.input.traces),
         decomposed=pl.read_parquet(snakemake.input.decomposed),
-        fmt=ChatFormat.from_config(model),
-        template=TraceTemplate(snakemake.params.dataset["trace_template"]),
+        fmt=ChatFormat.from_config(snakemake.params.chat),
+        template=TraceFormat.from_config(snakemake.params.dataset).trace,
         spec=InferenceSpec(**snakemake.params.inference),
         seed=snakemake.params.seed,
         max_lora_rank=(model.get("lora") or {}).get("r", 16),

@@ -8,5 +8,7 @@ with logged(snakemake.log[0]):
     entry = snakemake.params.entry
     if entry["format"] != "trace_check_qa":
         raise ValueError(f"unknown format {entry['format']!r}")
-    result = score_reference(snakemake.input[0], entry["dataset"], gold_facts=entry["gold_facts"])
+    result = score_reference(
+        snakemake.input[0], entry["dataset"], variant=entry["variant"], gold_facts=entry["gold_facts"]
+    )
     write_json(result, snakemake.output[0])

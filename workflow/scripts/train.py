@@ -18,7 +18,7 @@ with logged(snakemake.log[0]):
         base=snakemake.params.base,
         prompts=examples["prompt"].to_list(),
         completions=examples["completion"].to_list(),
-        fmt=ChatFormat.from_config(model),
+        fmt=ChatFormat.from_config(snakemake.params.chat),
         spec=TrainSpec.from_config(training),
         lora=LoraSpec(**model["lora"]) if model.get("lora") else None,
         quantization=model.get("quantization"),
