@@ -16,7 +16,6 @@ anchor fact plus the answer facts).
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ import polars as pl
 from tracekd.cotemp import RELATIONS
 from tracekd.decompose import SCHEMA
 from tracekd.errors import RawFormatError
+from tracekd.readers import iter_json_lines
 from tracekd.score import score_predictions
 from tracekd.traces import TraceTemplate, parse_output
 
@@ -78,13 +78,8 @@ def _field(record: dict[str, Any], name: str, kind: type, where: tuple[str, int]
     return value
 
 
-def _read_record(line: str, where: tuple[str, int]) -> dict[str, Any]:
-    """One JSON line, checked: the fields the format promises, with their types."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        message = f"not valid JSON ({err.msg} at column {err.colno})"
-        raise RawFormatError(*where, "json", message) from err
+def _read_record(record: Any, where: tuple[str, int]) -> dict[str, Any]:
+    """One parsed JSON line, checked: the fields the format promises, with their types."""
     if not isinstance(record, dict):
         raise RawFormatError(*where, "json", f"expected an object, got {type(record).__name__}")
     prompt = _field(record, "input", dict, where)
@@ -132,37 +127,35 @@ def read_trace_check_qa(
     path = Path(path)
     category = relation_from_name(path)
     columns: dict[str, list[Any]] = {name: [] for name in REFERENCE_SCHEMA}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            record = _read_record(line, (str(path), number))
-            parsed = parse_output(record["prediction"], template)
-            relevant = (
-                answer_fact_positions(record["facts"], record["gold"])
-                if gold_facts == "answer_facts"
-                else None
-            )
-            values = {
-                "id": f"{path.stem}:{number}",
-                "split": "test",
-                "category": category,
-                "context": record["facts"],
-                "question": record["question"],
-                "answers": record["gold"],
-                "relevant": relevant,
-                "triple_element": record["triple_element"],
-                "prompt": record["prompt"],
-                "output": record["prediction"],
-                "trace_text": parsed.trace_text,
-                "trace_tokens": None,
-                "pred_category": parsed.category,
-                "pred_facts": parsed.facts,
-                "pred_answer": parsed.answer,
-                "parse_status": parsed.status,
-            }
-            for name, value in values.items():
-                columns[name].append(value)
+    # the guarded reader: UTF-8 only, no nesting deep enough to crash the parser
+    for number, obj in iter_json_lines(path):
+        record = _read_record(obj, (str(path), number))
+        parsed = parse_output(record["prediction"], template)
+        relevant = (
+            answer_fact_positions(record["facts"], record["gold"])
+            if gold_facts == "answer_facts"
+            else None
+        )
+        values = {
+            "id": f"{path.stem}:{number}",
+            "split": "test",
+            "category": category,
+            "context": record["facts"],
+            "question": record["question"],
+            "answers": record["gold"],
+            "relevant": relevant,
+            "triple_element": record["triple_element"],
+            "prompt": record["prompt"],
+            "output": record["prediction"],
+            "trace_text": parsed.trace_text,
+            "trace_tokens": None,
+            "pred_category": parsed.category,
+            "pred_facts": parsed.facts,
+            "pred_answer": parsed.answer,
+            "parse_status": parsed.status,
+        }
+        for name, value in values.items():
+            columns[name].append(value)
     if not columns["id"]:
         raise RawFormatError(str(path), None, "rows", "no prediction rows")
     return pl.DataFrame(columns, schema=REFERENCE_SCHEMA)
