@@ -84,6 +84,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder, not a config file")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{path}: not a regular file")  # a pipe would be read forever
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -252,6 +254,18 @@ def check_config(config: Mapping[str, Any]) -> None:
         if dupes:
             what = "setting" if key == "settings" else "reference"
             raise ConfigError(f"{key}: duplicate {what} name(s) {dupes}")
+    for key in ("datasets", "models", "settings", "reference"):
+        entries = config.get(key) or []
+        names = list(entries) if isinstance(entries, Mapping) else [e["name"] for e in entries]
+        folded: dict[str, str] = {}
+        for name in names:
+            if name.lower() in folded:
+                # one folder on a case-insensitive filesystem (macOS, Windows shares)
+                raise ConfigError(
+                    f"{key}: {folded[name.lower()]!r} and {name!r} differ only in case; they "
+                    "would share a folder on a case-insensitive filesystem"
+                )
+            folded[name.lower()] = name
     for key, reserved in RESERVED_NAMES.items():
         for name in config[key]:
             if name.lower() in reserved:
@@ -289,6 +303,8 @@ def _check_results(results: str) -> None:
     """The output folder: any folder but none (``""``) and the filesystem root."""
     if not results.strip():
         raise ConfigError("results: empty; give the folder that receives every output")
+    if any(ord(c) < 32 or ord(c) == 127 for c in results):
+        raise ConfigError(f"results: {results!r} holds a control character")
     if os.path.normpath(os.path.abspath(results)) in ("/", "//"):
         raise ConfigError(
             f"results: {results!r} is the filesystem root; give a folder such as 'results'"

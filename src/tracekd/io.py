@@ -32,11 +32,15 @@ def current_umask() -> int:
 def check_output_file(path: str | Path) -> Path:
     """``path`` as a :class:`Path` if a file can be written there, else a :class:`PathError`.
 
-    Refused: an existing folder at ``path``, and a file where one of its folders should be.
+    Refused: an existing folder, device or pipe at ``path``, and a file where one of its
+    folders should be.
     """
     path = Path(path)
     if path.is_dir():
         raise PathError(str(path), "is a folder; give the path of the file to write")
+    if path.exists() and not path.is_file():
+        # a device or a pipe: renaming a file onto /dev/null would replace the device
+        raise PathError(str(path), "is not a regular file; give the path of the file to write")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -54,7 +58,11 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """
     path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    except OSError as err:  # name the folder, not a temporary name the user never chose
+        raise type(err)(err.errno, f"cannot write {path.name} there ({err.strerror})",
+                        str(path.parent)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:

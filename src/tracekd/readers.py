@@ -9,7 +9,8 @@ file, the 1-based row (line) and the field, never with a traceback from deep ins
 - :func:`parse_json` / :func:`iter_json_lines`: one JSON value per line, nested at most
   :data:`MAX_JSON_DEPTH` deep (checked before parsing: Python's parser would recurse until
   ``RecursionError``), no integer literal too long for Python, no string holding a lone
-  surrogate (an escaped ``\\ud800`` is valid JSON but can be stored nowhere);
+  surrogate (an escaped ``\\ud800`` is valid JSON but can be stored nowhere), no key given
+  twice in one object (the parser would keep the last silently);
 - :func:`check_int64`: id-like integers that fit the 64-bit columns they end up in;
 - :func:`walk_files`: the files under a raw folder, staying on its filesystem (``--raw /``
   never walks into ``/proc``) and refusing a tree too big to be a dataset's.
@@ -149,18 +150,43 @@ def _surrogate_field(value: Any) -> str | None:
     return None
 
 
+class _DuplicateField(Exception):
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _unique_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``' object hook: an object with a key given twice is refused (the parser
+    would keep the last value without a word)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateField(key)
+            seen.add(key)
+    return obj
+
+
 def parse_json(text: str, source: str, row: int, *, hint: str = "") -> Any:
     """One JSON value from one line, guarded (see the module docstring).
 
     Raises :class:`RawFormatError` at (``source``, ``row``): field ``json`` for text that is
     not JSON (``hint`` is appended to the message); the top-level field for nesting deeper
-    than :data:`MAX_JSON_DEPTH` or a string with a lone surrogate.
+    than :data:`MAX_JSON_DEPTH` or a string with a lone surrogate; the key itself for a key
+    given twice in one object.
     """
     deep = _too_deep(text)
     if deep is not None:
         raise RawFormatError(source, row, deep, f"nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_unique_fields)
+    except _DuplicateField as dup:
+        raise RawFormatError(
+            source, row, dup.field,
+            "given twice in one object; the second would silently replace the first",
+        ) from None
     except json.JSONDecodeError as err:
         message = f"not valid JSON: {err.msg} at column {err.colno}{hint}"
         raise RawFormatError(source, row, "json", message) from err
