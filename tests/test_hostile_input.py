@@ -1233,6 +1233,27 @@ def test_rule_log_starts_with_one_located_line(tmp_path: Path, error: Exception,
     assert lines[:3] == ["working", first_line, "Traceback (most recent call last):"]
 
 
+def test_failed_rule_log_starts_with_the_located_line(tmp_path: Path) -> None:
+    config = yaml.safe_load(DEMO_TEXT)
+    config["results"] = "out"
+    config["datasets"] = {"bAbI": {**config["datasets"]["bAbI"], "tasks": ["qa1"]}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    raw = tmp_path / "out" / "bAbI" / "raw"
+    raw.mkdir(parents=True)
+    _babi(raw, BABI_TEXT.replace("hallway", "h\u00e9llway").encode("latin-1"))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+           "out/bAbI/decomposed.parquet", "--configfile", "c.yaml", "-c1",
+           "--rerun-triggers", "mtime"]  # the hand-made raw folder counts as built
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    log = (tmp_path / "out" / "logs" / "decompose" / "bAbI.log").read_text(encoding="utf-8")
+    assert log.splitlines()[0] == (
+        "error: out/bAbI/raw/qa1_single-supporting-fact_train.txt:2: text: not valid UTF-8 "
+        "(byte 0xe9 at column 21)"
+    )
+    assert not (tmp_path / "out" / "bAbI" / "decomposed.parquet").exists()
+
+
 def test_rule_log_survives_a_surrogate_in_the_error(tmp_path: Path) -> None:
     log = tmp_path / "rule.log"
     with pytest.raises(ValueError), logged(log):
