@@ -964,15 +964,15 @@ CONFIG_PATH_ERRORS: list[Any] = [
                  "a folder such as 'results'", id="results-root-in-disguise"),
     pytest.param(_set("results", "results\n/etc"), "results: 'results\\n/etc' holds a control "
                  "character", id="results-with-a-newline"),
-    pytest.param(_rename("datasets", "bAbI", ".."), f"datasets...: '..' {NOT_PLAIN}",
+    pytest.param(_rename("datasets", "bAbI", ".."), f"datasets: '..' {NOT_PLAIN}",
                  id="dataset-dot-dot"),
-    pytest.param(_rename("datasets", "bAbI", "../../x"), f"datasets.../../x: '../../x' {NOT_PLAIN}",
+    pytest.param(_rename("datasets", "bAbI", "../../x"), f"datasets: '../../x' {NOT_PLAIN}",
                  id="dataset-climbing-path"),
-    pytest.param(_rename("datasets", "bAbI", "a/b"), f"datasets.a/b: 'a/b' {NOT_PLAIN}",
+    pytest.param(_rename("datasets", "bAbI", "a/b"), f"datasets: 'a/b' {NOT_PLAIN}",
                  id="dataset-with-slash"),
-    pytest.param(_rename("datasets", "bAbI", ".hidden"), f"datasets..hidden: '.hidden' {NOT_PLAIN}",
+    pytest.param(_rename("datasets", "bAbI", ".hidden"), f"datasets: '.hidden' {NOT_PLAIN}",
                  id="dataset-hidden"),
-    pytest.param(_rename("datasets", "bAbI", "x" * 65), f"datasets.{'x' * 65}: '{'x' * 65}' "
+    pytest.param(_rename("datasets", "bAbI", "x" * 65), f"datasets: '{'x' * 65}' "
                  f"{NOT_PLAIN}", id="dataset-name-65-chars"),
     pytest.param(_rename("datasets", "bAbI", "logs"), "datasets.logs: reserved name (the "
                  "workflow's own folders and files are ['benchmarks', 'figures', 'logs', "
@@ -980,15 +980,15 @@ CONFIG_PATH_ERRORS: list[Any] = [
     pytest.param(_rename("datasets", "bAbI", "Tables"), "datasets.Tables: reserved name (the "
                  "workflow's own folders and files are ['benchmarks', 'figures', 'logs', "
                  "'models', 'reference', 'tables']); choose another", id="dataset-named-Tables"),
-    pytest.param(_rename("models", "tiny", ".."), f"models...: '..' {NOT_PLAIN}", id="model-dot-dot"),
-    pytest.param(_rename("models", "tiny", "a b"), f"models.a b: 'a b' {NOT_PLAIN}",
+    pytest.param(_rename("models", "tiny", ".."), f"models: '..' {NOT_PLAIN}", id="model-dot-dot"),
+    pytest.param(_rename("models", "tiny", "a b"), f"models: 'a b' {NOT_PLAIN}",
                  id="model-with-space"),
     pytest.param(_rename("models", "tiny", "raw"), "models.raw: reserved name (the workflow's own "
                  "folders and files are ['raw', 'traces']); choose another", id="model-named-raw"),
     pytest.param(_rename("models", "tiny", "traces"), "models.traces: reserved name (the "
                  "workflow's own folders and files are ['raw', 'traces']); choose another",
                  id="model-named-traces"),
-    pytest.param(_rename("models", "tiny", "decomposed.parquet"), "models.decomposed.parquet: "
+    pytest.param(_rename("models", "tiny", "decomposed.parquet"), "models: "
                  f"'decomposed.parquet' {NOT_PLAIN}", id="model-named-like-a-file"),
     pytest.param(_add("settings", {"name": "..", "target": "trace"}), f"settings.4.name: '..' "
                  f"{NOT_PLAIN}", id="setting-dot-dot"),

@@ -227,10 +227,10 @@ def _describe(error: Any) -> str:
         keys = ", ".join(f"{path}.{k}" if error.absolute_path else k for k in extra)
         return f"{keys}: unknown key (misspelt?); allowed here: {sorted(error.schema.get('properties', {}))}"
     if error.validator == "pattern" and error.validator_value == NAME_PATTERN:
-        # a name that becomes a folder or file name (dataset, model, setting, reference)
-        where = f"{path}.{error.instance}" if "propertyNames" in error.schema_path else path
+        # a name that becomes a folder or file name (dataset, model, setting, reference); a
+        # mapping key is named in the message only ("datasets...: " would read oddly)
         return (
-            f"{where}: {error.instance!r} is not a plain name (letters, digits, '_' and '-', "
+            f"{path}: {error.instance!r} is not a plain name (letters, digits, '_' and '-', "
             "starting with a letter or digit, at most 64): it becomes a folder name"
         )
     if error.validator in ("oneOf", "anyOf") and error.context:
