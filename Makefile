@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed  ## the study on synthetic bAbI with a tiny model, under results/demo
-	$(SMK) --configfile config/demo.yaml --cores $(CORES) --printshellcmds all
+	$(SMK) all --configfile config/demo.yaml --cores $(CORES) --printshellcmds
 	@echo; cat results/demo/tables/summary.csv
 
 test: $(VENV)/.installed  ## unit, property and end-to-end DAG tests

@@ -1,6 +1,7 @@
 # tracekd: trace-based knowledge distillation with verifiable traces (arXiv 2505.13792).
-#   snakemake --profile profiles/slurm all            the paper's study (config/config.yaml)
-#   snakemake --configfile config/demo.yaml -c2 all   the same study at toy scale on a CPU
+#   snakemake all --profile profiles/slurm            the paper's study (config/config.yaml)
+#   snakemake all --configfile config/demo.yaml -c2   the same study at toy scale on a CPU
+# (targets first: --configfile takes every word after it as one more config file)
 import sys
 
 from snakemake.utils import min_version
@@ -11,7 +12,7 @@ min_version("9.0")
 # through the link workflow/scripts/tracekd, as Snakemake puts the scripts' folder on sys.path)
 sys.path.insert(0, f"{workflow.basedir}/src")
 
-from tracekd.config import validate_config  # noqa: E402
+from tracekd.config import check_config_files, validate_config  # noqa: E402
 
 
 # the paper's study unless another config file is given (Snakemake would merge the two)
@@ -20,7 +21,15 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-validate_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
+# Before anything walks the config: Snakemake read the files itself, keeping the last of two
+# equal keys and leaving YAML aliases unexpanded (it would expand them when it prints the
+# config). Re-read them strictly, then validate the merged config, alias expansion counted first.
+check_config_files(workflow.configfiles)
+validate_config(
+    config,
+    f"{workflow.basedir}/workflow/schemas/config.schema.yaml",
+    source=", ".join(str(f) for f in workflow.configfiles) or "config",
+)
 
 
 include: "rules/common.smk"

@@ -99,7 +99,9 @@ def test_missing_raw_folder(tmp_path: Path, capsys) -> None:
          "--out", str(tmp_path / "x.parquet"), "--config", str(_small_config(tmp_path))]
     )  # fmt: skip
     assert code == 2
-    assert "no bAbI file" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"tracekd: error: {tmp_path / 'nope'}: no such folder (expected the bAbI files there)\n"
+    )
 
 
 def test_check_config_ok(capsys) -> None:
@@ -136,13 +138,18 @@ def test_usage_errors_exit_2(capsys) -> None:
     assert "--raw" in capsys.readouterr().err
 
 
-def test_default_config_is_the_paper_one() -> None:
-    assert DEFAULT_CONFIG == ROOT / "config" / "config.yaml"
+def test_default_config_is_the_paper_one_of_the_current_folder() -> None:
+    # relative: an installed package must not point into the checkout it was built from
+    assert DEFAULT_CONFIG == Path("config") / "config.yaml" and not DEFAULT_CONFIG.is_absolute()
+    assert (ROOT / DEFAULT_CONFIG).is_file()
     args = build_parser().parse_args(["decompose", "--dataset", "bAbI", "--raw", "r", "--out", "o"])
     assert args.config == DEFAULT_CONFIG
 
 
-def test_decompose_real_babi_default_config(real_babi: Path, tmp_path: Path, capsys) -> None:
+def test_decompose_real_babi_default_config(
+    real_babi: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)  # the default config is the one of the folder the command runs in
     out = tmp_path / "decomposed.parquet"
     code = main(["decompose", "--dataset", "bAbI", "--raw", str(real_babi), "--out", str(out)])
     captured = capsys.readouterr()

@@ -119,7 +119,8 @@ def test_misspelt_key_names_its_dotted_path(demo_raw: dict, change: Callable, do
 )
 def test_wrong_type_names_its_path(demo_raw: dict, change: Callable, dotted: str) -> None:
     message = _invalid(demo_raw, change)
-    assert f"  {dotted}: " in message
+    # the dotted path heads an error line (the first one, or an indented further one)
+    assert any(line.strip().startswith(f"{dotted}: ") for line in message.splitlines())
 
 
 def test_paper_config_lora_typo(paper_raw: dict) -> None:

@@ -231,11 +231,15 @@ def test_split_of_file(name: str, split: str) -> None:
     assert split_of_file(Path("x") / name) == split
 
 
-def test_repeated_query_id_across_splits_gets_split_in_id(tmp_path: Path) -> None:
+def test_query_id_in_both_splits_keeps_only_the_train_copy(tmp_path: Path) -> None:
+    # the same query on both sides would leak a test item into training: dropped, counted
     write_jsonl(tmp_path / "train.jsonl", [row(1), row(2)])
     write_jsonl(tmp_path / "test.jsonl", [row(1), row(3)])
-    frame, _ = decompose(tmp_path)
-    assert sorted(frame["id"]) == ["marco-2", "marco-3", "marco-test-1", "marco-train-1"]
+    frame, report = decompose(tmp_path)
+    assert sorted(zip(frame["id"], frame["split"], strict=True)) == [
+        ("marco-1", "train"), ("marco-2", "train"), ("marco-3", "test"),
+    ]
+    assert report["dropped"] == {"test_query_in_train": 1}
 
 
 # --------------------------------------------------------------------------- errors
@@ -278,7 +282,7 @@ def test_malformed_json_line(tmp_path: Path) -> None:
     path.write_text(json.dumps(row(1)) + "\n\n" + '{"query_id": 2, \n')
     err = _error(tmp_path)
     assert (err.file, err.row, err.field) == (str(path), 3, "json")
-    assert "malformed JSON" in err.message
+    assert "not valid JSON" in err.message and "at column 17" in err.message
 
 
 def test_json_document_gets_a_hint(tmp_path: Path) -> None:

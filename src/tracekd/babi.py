@@ -10,12 +10,14 @@ questions, each seeing every story sentence before it.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tracekd.errors import RawFormatError
+from tracekd.readers import decode_utf8, open_input, walk_files
 
 BABI_TASKS: dict[str, str] = {
     "qa1": "single-supporting-fact",
@@ -59,6 +61,8 @@ PAPER_TASKS: tuple[str, ...] = (
 SET_ANSWER_TASKS = frozenset({"qa8"})
 
 _ID = re.compile(r"[0-9]+")
+# line ids count lines of one story: 18 digits stay far inside 64 bits (and Python's int())
+_MAX_ID_DIGITS = 18
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ def _split_id(line: str, source: str, row: int) -> tuple[int, str]:
         raise RawFormatError(
             source, row, "id", f"line does not start with an integer id: {shown!r}"
         )
+    if len(head) > _MAX_ID_DIGITS:
+        raise RawFormatError(source, row, "id", f"line id has {len(head)} digits; too large")
     number = int(head)
     if number < 1:
         raise RawFormatError(source, row, "id", f"line id must be >= 1, found {number}")
@@ -129,6 +135,10 @@ def _parse_supporting(raw: str, source: str, row: int) -> tuple[int, ...]:
         if not _ID.fullmatch(token):
             raise RawFormatError(
                 source, row, "supporting", f"supporting id is not an integer: {token!r}"
+            )
+        if len(token) > _MAX_ID_DIGITS:
+            raise RawFormatError(
+                source, row, "supporting", f"supporting id has {len(token)} digits; too large"
             )
     return tuple(int(token) for token in tokens)
 
@@ -241,19 +251,24 @@ def _folder_rank(path: Path) -> int:
     return 2
 
 
-def find_babi_file(raw_dir: Path, task: str, split: str) -> Path:
+def find_babi_file(
+    raw_dir: Path, task: str, split: str, *, files: Sequence[Path] | None = None
+) -> Path:
     """Find ``qa{N}_*_{split}.txt`` under ``raw_dir`` (searched recursively).
 
     The English 1k folder ``en`` is preferred over ``en-10k``; the Hindi
     (``hn*``) and letter-shuffled (``shuffled*``) variants are never chosen.
+    ``files`` is the folder's listing when the caller already has it (:func:`walk_files`).
     Raises :class:`FileNotFoundError` naming ``raw_dir``, the task and split.
     """
     _check_task(task)
     raw_dir = Path(raw_dir)
+    listing = walk_files(raw_dir, what="bAbI") if files is None else files
     candidates = [
         path
-        for path in raw_dir.rglob(f"{task}_*_{split}.txt")
-        if path.is_file() and not path.parent.name.startswith(("hn", "shuffled"))
+        for path in listing
+        if fnmatch.fnmatchcase(path.name, f"{task}_*_{split}.txt")
+        and not path.parent.name.startswith(("hn", "shuffled"))
     ]
     if not candidates:
         raise FileNotFoundError(
@@ -266,28 +281,20 @@ def find_babi_file(raw_dir: Path, task: str, split: str) -> Path:
 
 
 def read_babi_text(path: Path) -> str:
-    """Read a bAbI file as UTF-8; undecodable bytes raise :class:`RawFormatError`."""
-    data = Path(path).read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        row = data.count(b"\n", 0, err.start) + 1
-        raise RawFormatError(
-            str(path),
-            row,
-            "text",
-            f"not valid UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start})",
-        ) from err
+    """Read a bAbI file as UTF-8; other bytes raise :class:`RawFormatError` (line and column)."""
+    with open_input(path) as handle:
+        return decode_utf8(handle.read(), str(path))
 
 
 def load_babi(
     raw_dir: Path, tasks: Sequence[str], splits: Sequence[str] = ("train", "test")
 ) -> list[BabiQuestion]:
     """Load and parse the given tasks and splits from ``raw_dir``, task by task, split by split."""
+    files = walk_files(Path(raw_dir), what="bAbI")  # one walk for every task and split
     questions: list[BabiQuestion] = []
     for task in tasks:
         for split in splits:
-            path = find_babi_file(raw_dir, task, split)
+            path = find_babi_file(raw_dir, task, split, files=files)
             text = read_babi_text(path)
             questions.extend(parse_babi(text, task=task, split=split, source=str(path)))
     return questions

@@ -11,18 +11,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from tracekd.config import SCHEMA_PATH, ConfigError, load_config
+from tracekd.config import ConfigError, load_config
+from tracekd.errors import describe_error
 
-DEFAULT_CONFIG = SCHEMA_PATH.parents[2] / "config" / "config.yaml"
+#: the paper's config of the workflow folder the command is run from (as Snakemake finds it);
+#: relative on purpose: an installed package must not point into the checkout it was built from
+DEFAULT_CONFIG = Path("config") / "config.yaml"
 
 
 def _decompose(args: argparse.Namespace) -> int:
     from tracekd.decompose import decompose
-    from tracekd.io import write_parquet
+    from tracekd.io import check_output_file, write_parquet
 
+    check_output_file(args.out)  # before the work: a folder at --out fails now, not at the end
+    if args.config == DEFAULT_CONFIG and not args.config.is_file():
+        raise ConfigError(
+            f"{args.config}: no such config file in {Path.cwd()}; run from the workflow's "
+            "folder or give --config"
+        )
     config = load_config(args.config)
     if args.dataset not in config["datasets"]:
         raise ConfigError(f"{args.config}: datasets.{args.dataset}: no such dataset; have {sorted(config['datasets'])}")
@@ -98,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--raw", required=True, type=Path, help="folder holding the raw files")
     dec.add_argument("--out", required=True, type=Path, help="output parquet file")
     dec.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
-                     help="config whose dataset block (tasks, sampling) applies (default: %(default)s)")
-    dec.set_defaults(func=_decompose)
+                     help="config whose dataset block (tasks, sampling) applies "
+                     "(default: %(default)s in the current folder)")
+    dec.set_defaults(func=_decompose, input="raw")
     sco = sub.add_parser("score", help="score predictions made elsewhere; prints the metrics as JSON")
     sco.add_argument("path", type=Path, help="a predictions file (JSON lines)")
     sco.add_argument("--dataset", default="CoTemp", help="dataset whose official rule applies")
@@ -114,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "(--decomposed) joined on question and facts")
     sco.add_argument("--decomposed", type=Path, default=None,
                      help="our CoTemp decomposed.parquet, for --gold-facts decomposition")
-    sco.set_defaults(func=_score)
+    sco.set_defaults(func=_score, input="path")
     chp = sub.add_parser("check-prompts", help="compare our prompts with a released file's input "
                          "(loads the model's real tokenizer); exit 1 on any difference")
     chp.add_argument("path", type=Path, help="a released outputs file (JSON lines)")
@@ -122,21 +133,39 @@ def build_parser() -> argparse.ArgumentParser:
     chp.add_argument("--model", required=True, help="model name as in the config (e.g. qwen)")
     chp.add_argument("--setting", required=True, help="setting whose prompt to render (e.g. correct, prompt)")
     chp.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="(default: %(default)s)")
-    chp.set_defaults(func=_check_prompts)
+    chp.set_defaults(func=_check_prompts, input="path")
     chk = sub.add_parser("check-config", help="validate a config file against the schema")
     chk.add_argument("path", type=Path)
-    chk.set_defaults(func=_check_config)
+    chk.set_defaults(func=_check_config, input="path")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``tracekd`` console script."""
+    """Entry point of the ``tracekd`` console script.
+
+    The error boundary: a mistake in the input (a bad row, a bad config key, a wrong path) is
+    one line naming the file (and row and field), exit status 2; anything else is a bug, told
+    in one line naming the input first, then its traceback, exit status 1.
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, ValueError, FileNotFoundError) as err:
-        print(f"tracekd: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("tracekd: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, RecursionError, MemoryError) as err:
+        # ConfigError, RawFormatError and PathError are ValueErrors that lead with the location
+        print(f"tracekd: error: {describe_error(err)}", file=sys.stderr)
         return 2
+    except Exception as err:
+        where = getattr(args, args.input)
+        print(
+            f"tracekd: error: {where}: internal error while running {args.command}: "
+            f"{describe_error(err)} (please report it, with the traceback below)",
+            file=sys.stderr,
+        )
+        traceback.print_exc(file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,64 +1,238 @@
 """Config lookups shared by the Snakefile, the scripts and the command line.
 
-The JSON schema (workflow/schemas/config.schema.yaml) checks shapes and fills defaults; the
-checks here are the cross-field ones a schema cannot express.
+The JSON schema (workflow/schemas/config.schema.yaml, shipped with the package as
+``tracekd/config.schema.yaml``) checks shapes, bounds and names and fills defaults; the checks
+here are those a schema cannot express: the file itself (duplicate keys, alias expansion,
+depth), numbers that are not finite, and cross-field rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import io
+import math
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tracekd.errors import RawFormatError
+from tracekd.readers import decode_utf8
 from tracekd.traces import Setting, TraceFormat, TraceTemplate
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: the schema shipped inside the package (a copy of workflow/schemas/config.schema.yaml, which
+#: the Snakefile validates with; a test keeps the two identical), so an installed package finds it
+SCHEMA_PATH = Path(__file__).resolve().with_name("config.schema.yaml")
+
+#: most values a config may expand to: a YAML alias bomb is refused before anything walks it
+MAX_CONFIG_NODES = 100_000
+
+#: the one pattern of every name that becomes part of a path (datasets, models, settings,
+#: reference entries): the schema's ``$defs/name``
+NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+#: deepest nesting of a config (the shipped ones are 6 deep)
+MAX_CONFIG_DEPTH = 32
+
+#: names that would collide with the workflow's own folders and files under ``results``
+RESERVED_NAMES: Mapping[str, frozenset[str]] = {
+    "datasets": frozenset({"benchmarks", "figures", "logs", "models", "reference", "tables"}),
+    "models": frozenset({"raw", "traces"}),
+}
 
 
 class ConfigError(ValueError):
     """A config mistake, with the dotted path of the offending key."""
 
 
-def load_config(path: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
-    """Read, validate (defaults filled) and check a config file outside Snakemake."""
-    with open(path, encoding="utf-8") as fh:
-        try:
-            config = yaml.safe_load(fh)
-        except (yaml.YAMLError, UnicodeDecodeError) as err:  # YAML's text gives line, column
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+class _DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key: Any, line: int, first: int) -> None:
+        super().__init__(f"{key!r} given twice")
+        self.key, self.line, self.first = key, line, first
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last,
+    so a second ``datasets:`` block would silently replace the first)."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # "<<: *base" then overriding keys is what merge keys are for
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # unhashable: the base class reports it
+                    continue
+                line = key_node.start_mark.line + 1
+                if first is not None:
+                    raise _DuplicateKeyError(key, line, first)
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A config file's mapping, strictly read (no schema yet); every problem is a :class:`ConfigError`.
+
+    Refused: a folder or a missing file, text that is not UTF-8 or YAML, a key given twice, a
+    document that is not a mapping, nesting deeper than :data:`MAX_CONFIG_DEPTH`, and aliases
+    expanding beyond :data:`MAX_CONFIG_NODES` values.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a config file")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{path}: not a regular file")  # a pipe would be read forever
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from None
+    try:
+        text = decode_utf8(data, str(path))
+    except RawFormatError as err:
+        raise ConfigError(f"{err.file}:{err.row}: not valid YAML: {err.message}") from None
+    try:
+        stream = io.StringIO(text)
+        stream.name = str(path)  # YAML's messages then name the file
+        config = yaml.load(stream, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+    except _DuplicateKeyError as err:
+        raise ConfigError(
+            f"{path}:{err.line}: {err.key}: key given twice in one mapping (first at line "
+            f"{err.first}); the second would silently replace the first"
+        ) from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {err.problem or err.context}\n{err}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: the config must be a mapping")
-    validate_config(config, schema_path)
+    check_tree(config, source=str(path))
     return config
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> None:
+def check_config_files(paths: Iterable[str | Path]) -> None:
+    """:func:`read_config_file` on each file: for the Snakefile, whose config Snakemake read
+    itself (keeping the last of two equal keys, and sharing aliases unexpanded)."""
+    for path in paths:
+        read_config_file(path)
+
+
+def load_config(path: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Read, validate (defaults filled) and check a config file outside Snakemake."""
+    config = read_config_file(path)
+    validate_config(config, schema_path, source=str(path))
+    return config
+
+
+def _located(source: str | None, text: str) -> str:
+    return f"{source}: {text}" if source else text
+
+
+def check_tree(config: Any, *, source: str | None = None) -> None:
+    """Refuse what no schema keyword catches, wherever it is in ``config``, by dotted path.
+
+    Counts every value as if YAML aliases were expanded, and stops at :data:`MAX_CONFIG_NODES`
+    (4 KB of nested aliases can stand for billions of values: whatever walks them later, the
+    schema validator or Snakemake, would take hours and all memory). Also refused: nesting
+    deeper than :data:`MAX_CONFIG_DEPTH`, keys that are not strings, NaN and infinities (they
+    pass every ``minimum``/``maximum``), and integers beyond 64 bits.
+    """
+    stack: list[tuple[Any, str, int]] = [(config, "", 0)]
+    count = 1
+    while stack:
+        node, path, depth = stack.pop()
+        where = path or "(top level)"
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(_located(source, f"{where}: nested deeper than {MAX_CONFIG_DEPTH} levels"))
+        children: list[tuple[Any, str, int]] = []
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    raise ConfigError(_located(source, f"{where}: key {key!r} is not a string"))
+                children.append((value, f"{path}.{key}" if path else key, depth + 1))
+        elif isinstance(node, list):
+            children = [(v, f"{path}.{i}" if path else str(i), depth + 1) for i, v in enumerate(node)]
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ConfigError(_located(source, f"{where}: {node} is not a finite number"))
+        elif isinstance(node, int) and not isinstance(node, bool) and not -(2**63) <= node < 2**63:
+            raise ConfigError(_located(source, f"{where}: {node} does not fit in 64 bits"))
+        count += len(children)
+        if count > MAX_CONFIG_NODES:
+            raise ConfigError(_located(
+                source,
+                f"{where}: the config expands to more than {MAX_CONFIG_NODES:,} values "
+                "(YAML aliases repeated inside aliases?); refused",
+            ))
+        stack.extend(children)
+
+
+def validate_config(
+    config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH, *, source: str | None = None
+) -> None:
     """Validate against the JSON schema, naming the offending key's dotted path; fill defaults.
 
-    Errors are reported first in our words (``training.epochz: unknown key``); then Snakemake's
-    validator fills the schema's defaults into ``config`` in place.
+    Errors are reported first in our words (``training.epochz: unknown key``), the first line
+    naming ``source`` (the config file) and the key; then Snakemake's validator fills the
+    schema's defaults into ``config`` in place, and the cross-field checks run.
     """
     import jsonschema
     from snakemake.utils import validate
 
+    check_tree(config, source=source)  # first: nothing below may walk an alias bomb
     with open(schema_path, encoding="utf-8") as fh:
         schema = yaml.safe_load(fh)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
-        raise ConfigError("invalid config:\n" + "\n".join(_describe(e) for e in errors[:10]))
-    validate(config, str(schema_path), set_default=True)
-    check_config(config)
+        lines = [_describe(e) for e in errors[:10]]
+        more = f"\n  ({len(errors) - 10} more)" if len(errors) > 10 else ""
+        raise ConfigError(_located(source, lines[0]) + "".join(f"\n  {line}" for line in lines[1:]) + more)
+    try:
+        _check_report(config)  # before defaults: only the datasets a user named
+        validate(config, str(schema_path), set_default=True)
+        check_config(config)
+    except ConfigError as err:
+        raise ConfigError(_located(source, str(err))) from None
+
+
+def _check_report(config: Mapping[str, Any]) -> None:
+    report = config.get("report") or {}
+    datasets = sorted(config["datasets"])
+    if "table2_dataset" in report and report["table2_dataset"] not in datasets:
+        raise ConfigError(
+            f"report.table2_dataset: {report['table2_dataset']!r} is no configured dataset "
+            f"(have {datasets}); the table would be empty"
+        )
+    for i, name in enumerate(report.get("table3_datasets", [])):
+        if name not in datasets:
+            raise ConfigError(
+                f"report.table3_datasets.{i}: {name!r} is no configured dataset (have {datasets})"
+            )
 
 
 def _describe(error: Any) -> str:
+    """One schema error as ``dotted.path: what is wrong``."""
     path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         keys = ", ".join(f"{path}.{k}" if error.absolute_path else k for k in extra)
-        return f"  {keys}: unknown key (misspelt?); allowed here: {sorted(error.schema.get('properties', {}))}"
+        return f"{keys}: unknown key (misspelt?); allowed here: {sorted(error.schema.get('properties', {}))}"
+    if error.validator == "pattern" and error.validator_value == NAME_PATTERN:
+        # a name that becomes a folder or file name (dataset, model, setting, reference); a
+        # mapping key is named in the message only ("datasets...: " would read oddly)
+        return (
+            f"{path}: {error.instance!r} is not a plain name (letters, digits, '_' and '-', "
+            "starting with a letter or digit, at most 64): it becomes a folder name"
+        )
     if error.validator in ("oneOf", "anyOf") and error.context:
         # the branch of the value's own type says what is wrong inside it (e.g. a misspelt
         # key in a lora block): skip branches that merely reject the type, report the deepest
@@ -66,16 +240,39 @@ def _describe(error: Any) -> str:
         if inner:
             return _describe(max(inner, key=lambda e: len(e.absolute_path)))
         first = min(error.context, key=lambda e: len(list(e.absolute_path)))
-        return f"  {path}: {first.message}"
-    return f"  {path}: {error.message}"
+        return f"{path}: {first.message}"
+    return f"{path}: {error.message}"
 
 
 def check_config(config: Mapping[str, Any]) -> None:
-    """Cross-field checks: unique setting names, valid templates, GPU-only options on GPU models."""
-    names = [s["name"] for s in config["settings"]]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"settings: duplicate setting name(s) {dupes}")
+    """Cross-field checks: the results folder, unique and unreserved names, valid templates,
+    GPU-only options on GPU models."""
+    _check_results(config.get("results", "results"))
+    for key in ("settings", "reference"):
+        names = [s["name"] for s in config.get(key, [])]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            what = "setting" if key == "settings" else "reference"
+            raise ConfigError(f"{key}: duplicate {what} name(s) {dupes}")
+    for key in ("datasets", "models", "settings", "reference"):
+        entries = config.get(key) or []
+        names = list(entries) if isinstance(entries, Mapping) else [e["name"] for e in entries]
+        folded: dict[str, str] = {}
+        for name in names:
+            if name.lower() in folded:
+                # one folder on a case-insensitive filesystem (macOS, Windows shares)
+                raise ConfigError(
+                    f"{key}: {folded[name.lower()]!r} and {name!r} differ only in case; they "
+                    "would share a folder on a case-insensitive filesystem"
+                )
+            folded[name.lower()] = name
+    for key, reserved in RESERVED_NAMES.items():
+        for name in config[key]:
+            if name.lower() in reserved:
+                raise ConfigError(
+                    f"{key}.{name}: reserved name (the workflow's own folders and files are "
+                    f"{sorted(reserved)}); choose another"
+                )
     for i, s in enumerate(config["settings"]):
         if s.get("corruption") and s["target"] != "trace":
             raise ConfigError(f"settings.{i}.corruption: only a 'trace' setting can be corrupted")
@@ -120,6 +317,18 @@ def check_config(config: Mapping[str, Any]) -> None:
     for name, model in config["models"].items():
         if model.get("quantization") == "4bit" and model.get("lora") is None:
             raise ConfigError(f"models.{name}.lora: 4-bit quantization needs a LoRA adapter (QLoRA)")
+
+
+def _check_results(results: str) -> None:
+    """The output folder: any folder but none (``""``) and the filesystem root."""
+    if not results.strip():
+        raise ConfigError("results: empty; give the folder that receives every output")
+    if any(ord(c) < 32 or ord(c) == 127 for c in results):
+        raise ConfigError(f"results: {results!r} holds a control character")
+    if os.path.normpath(os.path.abspath(results)) in ("/", "//"):
+        raise ConfigError(
+            f"results: {results!r} is the filesystem root; give a folder such as 'results'"
+        )
 
 
 def setting_by_name(config: Mapping[str, Any], name: str) -> dict[str, Any]:

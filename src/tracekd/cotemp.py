@@ -25,7 +25,6 @@ the decomposition therefore accepts a fact when the row's relation holds under e
 from __future__ import annotations
 
 import calendar
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import polars as pl
 
 from tracekd.decompose import SCHEMA, Report, Sampling, sample_rows
 from tracekd.errors import RawFormatError
+from tracekd.readers import check_int64, iter_json_lines, walk_files
 from tracekd.traces import row_rng
 
 #: the four relation files of CoTempQA, in the paper's order
@@ -381,22 +381,42 @@ class CotempRow:
         return f"{self.relation}-{self.index:04d}"
 
 
-def find_cotemp_files(raw_dir: Path) -> dict[str, Path]:
+def find_cotemp_files(
+    raw_dir: Path, relations: Sequence[str] | None = None
+) -> dict[str, Path]:
     """``{relation: path}`` for each ``<relation>.json`` found under ``raw_dir`` (recursively).
 
-    Raises :class:`FileNotFoundError` when there is none, and :class:`ValueError` when a
-    relation has several files (which one is meant cannot be told).
+    ``relations`` (the config's list) names the files to use; the others are ignored, and a
+    named one that is absent is an error. Without it, every relation file found is used.
+    Raises :class:`FileNotFoundError` when a file is missing (or, without ``relations``, when
+    there is none), and :class:`ValueError` when a relation has several files (which one is
+    meant cannot be told) or ``relations`` names an unknown or repeated relation.
     """
     raw_dir = Path(raw_dir)
+    wanted = RELATIONS if relations is None else tuple(relations)
+    unknown = sorted(set(wanted) - set(RELATIONS))
+    if unknown:
+        raise ValueError(f"relations: unknown CoTempQA relation(s) {unknown}; known: {list(RELATIONS)}")
+    repeated = sorted({r for r in wanted if wanted.count(r) > 1})
+    if repeated:
+        raise ValueError(f"relations: {repeated} listed more than once")
+    files = walk_files(raw_dir, what="CoTempQA")
     found: dict[str, Path] = {}
     for relation in RELATIONS:
-        paths = sorted(p for p in raw_dir.rglob(f"{relation}.json") if p.is_file())
+        if relation not in wanted:
+            continue
+        paths = [p for p in files if p.name == f"{relation}.json"]
         if len(paths) > 1:
             raise ValueError(
                 f"several CoTempQA {relation!r} files under {raw_dir}: {[str(p) for p in paths]}"
             )
         if paths:
             found[relation] = paths[0]
+        elif relations is not None:
+            raise FileNotFoundError(
+                f"no CoTempQA {relation!r} file under {raw_dir} (looked for {relation}.json, "
+                f"searched recursively); the config's relations are {list(wanted)}"
+            )
     if not found:
         raise FileNotFoundError(
             f"no CoTempQA file under {raw_dir} (looked for "
@@ -420,11 +440,7 @@ def _str_list(value: Any, source: str, row: int, field: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_row(line: str, relation: str, source: str, row: int) -> CotempRow:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise RawFormatError(source, row, "json", f"malformed JSON line ({err.msg})") from err
+def _parse_row(obj: Any, relation: str, source: str, row: int) -> CotempRow:
     if not isinstance(obj, dict):
         raise RawFormatError(source, row, "json", f"expected an object, found {type(obj).__name__}")
     for field in ("index", "triple_element", "question", "facts", "answer"):
@@ -435,6 +451,7 @@ def _parse_row(line: str, relation: str, source: str, row: int) -> CotempRow:
         raise RawFormatError(
             source, row, "index", f"expected a non-negative integer, found {index!r}"
         )
+    check_int64(index, source, row, "index")  # it is stored in a 64-bit column
     triple = obj["triple_element"]
     if triple not in TRIPLE_ELEMENTS:
         raise RawFormatError(
@@ -465,31 +482,14 @@ def read_cotemp_file(path: Path, relation: str) -> list[CotempRow]:
 
     Blank lines at the end are ignored; a blank line inside, a malformed JSON line, a missing or
     mistyped field, an empty ``facts``/``answer`` list or a repeated ``index`` stop with the
-    file, the 1-based line and the field.
+    file, the 1-based line and the field (the guarded reader, :mod:`tracekd.readers`, refuses
+    text that is not UTF-8 and JSON nested too deep).
     """
     source = str(path)
-    data = Path(path).read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        row = data.count(b"\n", 0, err.start) + 1
-        raise RawFormatError(
-            source,
-            row,
-            "text",
-            f"not valid UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start})",
-        ) from err
-    lines = text.removeprefix("\ufeff").split("\n")
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise RawFormatError(source, None, "text", "empty file")
     rows: list[CotempRow] = []
     seen: dict[int, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            raise RawFormatError(source, number, "json", "blank line inside the file")
-        parsed = _parse_row(line, relation, source, number)
+    for number, obj in iter_json_lines(path, blank_inside=False):
+        parsed = _parse_row(obj, relation, source, number)
         if parsed.index in seen:
             # ids are built from the index; a repeat would give two rows one id
             raise RawFormatError(
@@ -497,13 +497,16 @@ def read_cotemp_file(path: Path, relation: str) -> list[CotempRow]:
             )
         seen[parsed.index] = number
         rows.append(parsed)
+    if not rows:
+        raise RawFormatError(source, None, "text", "empty file")
     return rows
 
 
-def load_cotemp(raw_dir: Path) -> list[CotempRow]:
-    """Load every CoTempQA relation file found under ``raw_dir``, in :data:`RELATIONS` order."""
+def load_cotemp(raw_dir: Path, relations: Sequence[str] | None = None) -> list[CotempRow]:
+    """Load the CoTempQA relation files under ``raw_dir`` (those of ``relations`` when given,
+    see :func:`find_cotemp_files`), in :data:`RELATIONS` order."""
     rows: list[CotempRow] = []
-    for relation, path in find_cotemp_files(Path(raw_dir)).items():
+    for relation, path in find_cotemp_files(Path(raw_dir), relations).items():
         rows.extend(read_cotemp_file(path, relation))
     return rows
 
@@ -771,7 +774,11 @@ def decompose_rows(
 
 
 def decompose_cotemp(
-    raw_dir: Path, *, sampling: Sampling, split: Mapping[str, Any]
+    raw_dir: Path,
+    *,
+    sampling: Sampling,
+    split: Mapping[str, Any],
+    relations: Sequence[str] | None = None,
 ) -> tuple[pl.DataFrame, Report]:
     """CoTempQA: category = the relation file, relevant = anchor + the answers' supporting facts.
 
@@ -779,6 +786,8 @@ def decompose_cotemp(
     row's ``index``), ``flagged`` and ``flag_reason`` (a :data:`FLAG_REASONS` code, or null).
     ``split`` (``test_fraction``, default 0.2; ``seed``, default 0) assigns an exact, seeded
     train/test split per relation before any row is dropped; ``sampling.flagged`` drops or keeps
-    the rows :func:`resolve` flags, and ``sampling.max`` caps each split.
+    the rows :func:`resolve` flags, and ``sampling.max`` caps each split. ``relations`` (the
+    config's list) says which relation files are read; by default every one found.
     """
-    return decompose_rows(load_cotemp(Path(raw_dir)), sampling=sampling, split=split)
+    rows = load_cotemp(Path(raw_dir), relations)
+    return decompose_rows(rows, sampling=sampling, split=split)

@@ -102,6 +102,10 @@ def decompose_babi(raw_dir: str | Path, *, tasks: Sequence[str], sampling: Sampl
     unknown = sorted(set(tasks) - set(BABI_TASKS))
     if unknown:
         raise ValueError(f"unknown bAbI task(s) {unknown}; known: {sorted(BABI_TASKS)}")
+    repeated = sorted({t for t in tasks if list(tasks).count(t) > 1})
+    if repeated:
+        # each row would be read twice, with the same id, and counted twice in the report
+        raise ValueError(f"tasks: {repeated} listed more than once")
     questions = load_babi(Path(raw_dir), tasks)
     report = Report("bAbI")
     rows = []
@@ -188,7 +192,9 @@ def _babi(raw: Path, options: Mapping[str, Any], sampling: Sampling) -> tuple[pl
 def _cotemp(raw: Path, options: Mapping[str, Any], sampling: Sampling) -> tuple[pl.DataFrame, Report]:
     from tracekd.cotemp import decompose_cotemp
 
-    return decompose_cotemp(raw, sampling=sampling, split=options.get("split", {}))
+    return decompose_cotemp(
+        raw, sampling=sampling, split=options.get("split", {}), relations=options.get("relations")
+    )
 
 
 def _marco(raw: Path, options: Mapping[str, Any], sampling: Sampling) -> tuple[pl.DataFrame, Report]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tracekd.io import atomic_path
+from tracekd.readers import walk_files
 
 
 class ChecksumError(RuntimeError):
@@ -132,10 +133,10 @@ def fetch_hub(hub: Mapping[str, Any], out_dir: Path, *, local_path: str | None =
 
         root = Path(snapshot_download(repo_id=hub["repo"], repo_type="dataset",
                                       revision=hub.get("revision"), allow_patterns=patterns))
-    found = sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and any(fnmatch(p.relative_to(root).as_posix(), pat) for pat in patterns)
-    )
+    found = [
+        p for p in walk_files(root, what="dataset")
+        if any(fnmatch(p.relative_to(root).as_posix(), pat) for pat in patterns)
+    ]
     if not found:
         raise FileNotFoundError(f"{root}: no file matches {patterns}")
     for path in found:
@@ -147,14 +148,16 @@ def fetch_hub(hub: Mapping[str, Any], out_dir: Path, *, local_path: str | None =
 
 def verify_files(folder: Path, checksums: Mapping[str, str]) -> None:
     """Verify each pinned file name found (anywhere) under ``folder``; a pinned file may be absent."""
+    files = walk_files(folder, what="dataset")
     for name, sha in checksums.items():
-        for path in folder.rglob(name):
-            verify(path, sha)
+        for path in files:
+            if fnmatch(path.name, name):
+                verify(path, sha)
 
 
 def _index_by_checksum(folder: Path) -> dict[str, Path]:
     """SHA-256 -> file, for every file under ``folder`` (a local copy in any layout)."""
-    return {sha256_of(path): path for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {sha256_of(path): path for path in walk_files(folder, what="released")}
 
 
 def fetch_release(release: Mapping[str, Any], out_dir: str | Path) -> list[Path]:

@@ -17,9 +17,7 @@ an answer or without a selected passage are dropped and counted.
 
 from __future__ import annotations
 
-import json
 import re
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ import polars as pl
 
 from tracekd.decompose import SCHEMA, Report, Sampling, sample_rows
 from tracekd.errors import RawFormatError
+from tracekd.readers import check_int64, iter_json_lines, walk_files
 from tracekd.traces import row_rng
 
 #: the five MS MARCO query types, lower-cased (the classification labels)
@@ -99,9 +98,7 @@ def split_of_file(path: Path) -> str:
 def find_marco_files(raw_dir: Path) -> list[Path]:
     """Every ``*.parquet``, ``*.jsonl`` and ``*.json`` file under ``raw_dir``, recursively, sorted."""
     raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        raise FileNotFoundError(f"MS MARCO folder not found: {raw_dir}")
-    files = [p for p in raw_dir.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES]
+    files = [p for p in walk_files(raw_dir, what="MS MARCO") if p.suffix.lower() in _SUFFIXES]
     if not files:
         raise FileNotFoundError(
             f"no MS MARCO file under {raw_dir} (looked for *.parquet, *.jsonl, *.json)"
@@ -135,30 +132,9 @@ def load_marco(raw_dir: Path) -> list[MarcoRow]:
 
 
 def _json_records(path: Path) -> Iterator[tuple[int, Any]]:
-    """``(line number, parsed object)`` per non-blank line; bytes are decoded line by line."""
-    source = str(path)
+    """``(line number, parsed object)`` per non-blank line, through the guarded reader."""
     hint = " (.json files are read as JSON lines: one object per line)" if path.suffix == ".json" else ""
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise RawFormatError(
-                    source, lineno, "text",
-                    f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1})",
-                ) from err
-            if lineno == 1:
-                # A UTF-8 byte-order mark (added by some editors) is not part of the JSON.
-                text = text.removeprefix("\ufeff")
-            if not text.strip():
-                continue  # blank lines (e.g. a trailing one) carry no row
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise RawFormatError(
-                    source, lineno, "json", f"malformed JSON: {err.msg} at column {err.colno}{hint}"
-                ) from err
-            yield lineno, record
+    return iter_json_lines(path, hint=hint)
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[int, Any]]:
@@ -213,7 +189,8 @@ def _expect_int(value: Any, source: str, row: int, name: str) -> int:
     # bool is an int subclass in Python; true/false is not an id.
     if not isinstance(value, int) or isinstance(value, bool):
         raise RawFormatError(source, row, name, f"expected an integer, found {_type_name(value)}")
-    return value
+    # a JSON 2**70 or a parquet uint64 would overflow the 64-bit id column
+    return check_int64(value, source, row, name)
 
 
 def _expect_str_list(value: Any, source: str, row: int, name: str) -> tuple[str, ...]:
@@ -325,12 +302,13 @@ def category_of(row: MarcoRow) -> str:
 
 
 def row_ids(rows: list[MarcoRow]) -> list[str]:
-    """Stable ids ``marco-{query_id}``; ``marco-{split}-{query_id}`` where an id is in both splits.
+    """Stable ids ``marco-{query_id}``.
 
     A query id that repeats within one split (the same file or two files) is an error: it
-    would count one query twice and could put it on both sides of a seeded split.
+    would count one query twice and could put it on both sides of a seeded split. One that is
+    in both a train and a test file gets the same id twice: :func:`decompose_marco` drops its
+    test copy (a train/test leak otherwise).
     """
-    splits_of: dict[int, set[str]] = defaultdict(set)
     first: dict[tuple[str, int], MarcoRow] = {}
     for r in rows:
         key = (r.split, r.query_id)
@@ -341,11 +319,7 @@ def row_ids(rows: list[MarcoRow]) -> list[str]:
                 f"query_id {r.query_id} repeats in the {r.split} split (first at {prev.file}:{prev.row})",
             )
         first[key] = r
-        splits_of[r.query_id].add(r.split)
-    return [
-        f"marco-{r.query_id}" if len(splits_of[r.query_id]) == 1 else f"marco-{r.split}-{r.query_id}"
-        for r in rows
-    ]
+    return [f"marco-{r.query_id}" for r in rows]
 
 
 def _split_options(split: Mapping[str, Any] | None) -> tuple[float, int] | None:
@@ -372,7 +346,9 @@ def decompose_marco(
     """MS MARCO: category = query type, relevant = the selected passages, answer = ``answers[0]``.
 
     Rows with no answer (empty ``answers``, or ``"No Answer Present."``) are dropped as
-    ``no_answer``; rows with an answer but no selected passage as ``no_selected_passage``.
+    ``no_answer``; rows with an answer but no selected passage as ``no_selected_passage``; a
+    test row whose ``query_id`` is also in a train file as ``test_query_in_train`` (it would
+    leak the test item into training).
     ``covered`` counts the rows that have both (before the per-split caps); none is flagged.
 
     When every row comes from files of one split (the paper draws its 5,000 train and 1,000
@@ -386,12 +362,16 @@ def decompose_marco(
     options = _split_options(split)
     if len({r.split for r in raw}) > 1:
         options = None  # the files already say which rows are test rows
+    train_ids = {r.query_id for r in raw if r.split == "train"}
     report = Report("MARCO")
     rows: list[dict[str, Any]] = []
     for r, row_id in zip(raw, ids, strict=True):
         category = category_of(r)
         counts = report.per_category[category]
         counts["rows"] += 1
+        if r.split == "test" and r.query_id in train_ids:
+            report.dropped["test_query_in_train"] += 1
+            continue
         if not r.has_answer:
             report.dropped["no_answer"] += 1
             continue

@@ -28,7 +28,7 @@ import ast
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from tracekd.chat import ChatFormat, conversation_text
 from tracekd.cotemp import RELATIONS
 from tracekd.decompose import SCHEMA
 from tracekd.errors import RawFormatError
+from tracekd.readers import iter_json_lines
 from tracekd.score import (
     COTEMP_TRIPLE_ELEMENTS,
     paper_babi_score,
@@ -204,16 +205,14 @@ def _list_literal(record: dict[str, Any], name: str, where: tuple[str, int]) -> 
     return value
 
 
-def _load_line(line: str, where: tuple[str, int]) -> dict[str, Any]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise _located(where, "json", f"not valid JSON ({err.msg} at column {err.colno})") from err
-    except RecursionError:
-        raise _located(where, "json", "nested too deeply") from None
-    if not isinstance(record, dict):
-        raise _located(where, "json", f"expected an object, got {type(record).__name__}")
-    return record
+def _records(path: Path) -> Iterator[tuple[tuple[str, int], dict[str, Any]]]:
+    """``((file, line), object)`` per non-blank line, through the guarded JSON-lines reader
+    (UTF-8 only, no nesting deep enough to crash the parser)."""
+    for number, record in iter_json_lines(path):
+        where = (str(path), number)
+        if not isinstance(record, dict):
+            raise _located(where, "json", f"expected an object, got {type(record).__name__}")
+        yield where, record
 
 
 def _cotemp_row(record: dict[str, Any], where: tuple[str, int]) -> dict[str, Any]:
@@ -305,39 +304,34 @@ def read_trace_check_qa(
     relation = relation_from_name(path)
     index = _decomposition_index(decomposed) if gold_facts == "decomposition" else {}
     columns: dict[str, list[Any]] = {name: [] for name in REFERENCE_SCHEMA}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = (str(path), number)
-            record = _load_line(line, where)
-            prompt = _prompt(record, where)
-            prediction = _field(record, "prediction", str, where)
-            if dataset == "bAbI":
-                values = _babi_row(record, where)
+    for where, record in _records(path):
+        prompt = _prompt(record, where)
+        prediction = _field(record, "prediction", str, where)
+        if dataset == "bAbI":
+            values = _babi_row(record, where)
+        else:
+            values = {**_cotemp_row(record, where), "category": relation}
+            if gold_facts == "answer_facts":
+                values["relevant"] = answer_fact_positions(values["context"], values["answers"])
             else:
-                values = {**_cotemp_row(record, where), "category": relation}
-                if gold_facts == "answer_facts":
-                    values["relevant"] = answer_fact_positions(values["context"], values["answers"])
-                else:
-                    key = (values["question"], tuple(values["context"]))
-                    values["relevant"] = index.get(key)
-            parsed = parse_output(prediction, template)
-            values.update(
-                id=f"{path.stem}:{number}",
-                split="test",
-                prompt=prompt,
-                output=prediction,
-                trace_text=parsed.trace_text,
-                trace_tokens=None,
-                pred_category=parsed.category,
-                pred_facts=parsed.facts,
-                pred_answer=parsed.answer,
-                parse_status=parsed.status,
-                answer_source=parsed.answer_source,
-            )
-            for name in REFERENCE_SCHEMA:
-                columns[name].append(values[name])
+                key = (values["question"], tuple(values["context"]))
+                values["relevant"] = index.get(key)
+        parsed = parse_output(prediction, template)
+        values.update(
+            id=f"{path.stem}:{where[1]}",
+            split="test",
+            prompt=prompt,
+            output=prediction,
+            trace_text=parsed.trace_text,
+            trace_tokens=None,
+            pred_category=parsed.category,
+            pred_facts=parsed.facts,
+            pred_answer=parsed.answer,
+            parse_status=parsed.status,
+            answer_source=parsed.answer_source,
+        )
+        for name in REFERENCE_SCHEMA:
+            columns[name].append(values[name])
     if not columns["id"]:
         raise RawFormatError(str(path), None, "rows", "no prediction rows")
     return pl.DataFrame(columns, schema=REFERENCE_SCHEMA)
@@ -468,33 +462,28 @@ def check_prompts(
     path = Path(path)
     checked = equal = 0
     first: dict[str, Any] | None = None
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = (str(path), number)
-            record = _load_line(line, where)
-            theirs = _prompt(record, where)
-            if dataset == "bAbI":
-                context = _list_literal(record, "passage", where)
-            else:
-                context = _field(record, "facts", list, where)
-            question = _field(record, "question", str, where)
-            ours = conversation_text(tokenizer, fmt.prompt(context, question), chat)
-            checked += 1
-            if ours == theirs:
-                equal += 1
-            elif first is None:
-                at = next(
-                    (i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b),
-                    min(len(ours), len(theirs)),
-                )
-                first = {
-                    "line": number,
-                    "at": at,
-                    "ours": ours[max(0, at - 40) : at + 40],
-                    "theirs": theirs[max(0, at - 40) : at + 40],
-                }
+    for where, record in _records(path):
+        theirs = _prompt(record, where)
+        if dataset == "bAbI":
+            context = _list_literal(record, "passage", where)
+        else:
+            context = _field(record, "facts", list, where)
+        question = _field(record, "question", str, where)
+        ours = conversation_text(tokenizer, fmt.prompt(context, question), chat)
+        checked += 1
+        if ours == theirs:
+            equal += 1
+        elif first is None:
+            at = next(
+                (i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b),
+                min(len(ours), len(theirs)),
+            )
+            first = {
+                "line": where[1],
+                "at": at,
+                "ours": ours[max(0, at - 40) : at + 40],
+                "theirs": theirs[max(0, at - 40) : at + 40],
+            }
     return {"file": str(path), "checked": checked, "equal": equal, "first_mismatch": first}
 
 

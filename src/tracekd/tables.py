@@ -54,6 +54,13 @@ def study_tables(
         how="left",
         maintain_order="left",
     )
+    # an undefined phi (trace or answer correctness constant) is no number: empty in
+    # summary.csv, as stats.tex shows "--", never "0.0 [0.0, 0.0]"
+    undefined = pl.col("phi_defined").fill_null(True).not_()
+    summary = summary.with_columns(
+        pl.when(undefined).then(None).otherwise(pl.col(name)).alias(name)
+        for name in ("phi", "phi_ci_low", "phi_ci_high")
+    )
     models = list(dict.fromkeys(m for _, m, _ in runs))
     settings = list(targets)
     table2 = table2_latex(
