@@ -11,7 +11,8 @@ learning-rate schedule per example seen) and changes only how a step is computed
 per-device batch dividing the effective batch that fits, found by a probe at job start
 (:func:`choose_batch_plan`); checkpointing only when nothing fits without it; length-grouped
 batches (:func:`length_grouped_order`), so little of a batch is padding; the fastest attention
-kernel installed, Liger's layer kernels where installed (:func:`resolve_recipe`).
+kernel installed, Liger's layer kernels where installed (:func:`resolve_recipe`); on a CPU, the
+loss computed on completion positions only (:func:`_completion_loss`).
 """
 
 from __future__ import annotations
