@@ -1,4 +1,4 @@
-"""The narrow seam to GPU-only libraries (bitsandbytes, vLLM).
+"""The narrow seam to GPU-only libraries (bitsandbytes, vLLM, flash-attn, Liger) and CUDA memory.
 
 Everything here is imported lazily, so the rest of the library, its tests and the CPU demo never
 need these packages. The CPU paths call the same functions with ``quantization=None`` and engine
@@ -7,9 +7,79 @@ need these packages. The CPU paths call the same functions with ``quantization=N
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+import importlib.util
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+
+def _cuda_capability() -> tuple[int, int] | None:
+    import torch
+
+    return torch.cuda.get_device_capability(0) if torch.cuda.is_available() else None
+
+
+def flash_attention_usable() -> bool:
+    """Whether ``attn_implementation="flash_attention_2"`` can run here (flash-attn, Ampere+)."""
+    capability = _cuda_capability()
+    return capability is not None and capability >= (8, 0) and importlib.util.find_spec("flash_attn") is not None
+
+
+def liger_usable() -> bool:
+    """Whether Liger's Triton kernels (RMSNorm, RoPE, SwiGLU) can be applied here."""
+    if _cuda_capability() is None:
+        return False
+    from transformers.utils import is_liger_kernel_available
+
+    return bool(is_liger_kernel_available())
+
+
+def memory_budget_bytes() -> int:
+    """GPU memory this process can use: what is free plus what it already holds."""
+    import torch
+
+    free, _total = torch.cuda.mem_get_info()
+    return int(free + torch.cuda.memory_allocated())
+
+
+def release_memory() -> None:
+    """Return cached blocks to the driver (after a probe, before the real run)."""
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def measure_step(step: Callable[[], None], repeats: int = 2) -> tuple[bool, int, float]:
+    """Run ``step`` ``repeats`` times; (fitted, peak bytes allocated, seconds of the last run).
+
+    An out-of-memory error means it did not fit: (False, 0, 0.0). The first run warms kernels
+    and the allocator, so the last run's time is the one a training step would take.
+    """
+    import torch
+
+    release_memory()
+    torch.cuda.reset_peak_memory_stats()
+    seconds, fitted = 0.0, True
+    try:
+        for _ in range(repeats):
+            torch.cuda.synchronize()
+            started = time.perf_counter()
+            step()
+            torch.cuda.synchronize()
+            seconds = time.perf_counter() - started
+    except torch.cuda.OutOfMemoryError:
+        fitted = False
+    except RuntimeError as err:  # some kernels (bitsandbytes) raise a plain one
+        if "out of memory" not in str(err).lower():
+            raise
+        fitted = False
+    peak = int(torch.cuda.max_memory_allocated())
+    release_memory()  # outside the handler, so the error's frames no longer pin tensors
+    return (True, peak, seconds) if fitted else (False, 0, 0.0)
 
 
 def quantization_config(kind: str | None, compute_dtype: str = "bfloat16") -> Any:
