@@ -18,17 +18,27 @@ from pathlib import Path
 from typing import Any
 
 from tracekd.chat import ChatFormat, prompt_ids, prompt_text
-from tracekd.traces import Setting, TraceTemplate, render_completion, render_prompt
+from tracekd.traces import TraceFormat, TraceTemplate
 
-PROMPT = "Answer the question based on the context: {context} Question: {question} Only return the answer."
-COTEMP_TRACE = TraceTemplate(
-    "The temporal relation between the event in question and the event in context is: {category}. "
-    "I need to use the following facts to answer the question: {facts}"
-)
-MARCO_TRACE = TraceTemplate(
-    "The type of the question is: {category}. "
-    "I need to use the following passages to answer the question: {facts}"
-)
+#: the paper's prompt and trace formats (config/config.yaml): list literals, newlines
+PROMPT = "Answer the question based on the context:\n{context}\nQuestion: {question} Only return the answer.\n"
+COTEMP = TraceFormat(
+    TraceTemplate(
+        "The temporal relation between the event in question and the event in context is: "
+        "{category}.\nI need to use the following facts to answer the question: {facts}",
+        facts="python_list",
+    ),
+    prompt_template=PROMPT, context="python_list", answer="python_list",
+)  # fmt: skip
+MARCO = TraceFormat(
+    TraceTemplate(
+        "The category of the question represents what is being asked in that question. The "
+        "category of the question asked is: {category}.\nI need to use the following text to "
+        "answer the question: {facts}",
+        facts="python_list",
+    ),
+    prompt_template=PROMPT, context="python_list", answer="text",
+)  # fmt: skip
 #: the authors' released runs put a system message like this one before every prompt
 SYSTEM = (
     "You are Llama, an AI assistant created to be helpful and honest. Your knowledge spans a wide "
@@ -59,9 +69,10 @@ def cotemp_like(rng: random.Random) -> tuple[str, str]:
     relevant = rng.sample(facts, rng.randint(1, 3))
     answer = [rng.choice(_ORGS)]
     question = f"While {subject} was a member of {rng.choice(_ORGS)}, which organisation did {subject} join?"
-    completion = render_completion(Setting("correct", "trace"), COTEMP_TRACE, answer,
-                                   rng.choice(["equal", "overlap", "during", "mix"]), relevant)  # fmt: skip
-    return render_prompt(PROMPT, facts, question), completion
+    completion = COTEMP.render_completion(
+        "trace", answer, rng.choice(["equal", "overlap", "during", "mix"]), relevant
+    )
+    return COTEMP.prompt(facts, question), completion
 
 
 def marco_like(rng: random.Random) -> tuple[str, str]:
@@ -70,9 +81,10 @@ def marco_like(rng: random.Random) -> tuple[str, str]:
                 for _ in range(10)]  # fmt: skip
     answer = [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(3, 12)))]
     question = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(4, 9))) + "?"
-    completion = render_completion(Setting("correct", "trace"), MARCO_TRACE, answer,
-                                   rng.choice(["description", "numeric", "entity"]), [rng.choice(passages)])  # fmt: skip
-    return render_prompt(PROMPT, passages, question), completion
+    completion = MARCO.render_completion(
+        "trace", answer, rng.choice(["description", "numeric", "entity"]), [rng.choice(passages)]
+    )
+    return MARCO.prompt(passages, question), completion
 
 
 def real_length_examples(n: int, seed: int) -> tuple[list[str], list[str]]:

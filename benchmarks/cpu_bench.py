@@ -45,7 +45,7 @@ def demo_examples(config: dict[str, Any], work: Path, datasets: list[str]) -> di
 
     from tracekd.decompose import decompose
     from tracekd.download import prepare_raw
-    from tracekd.traces import TraceTemplate, build_traces
+    from tracekd.traces import TraceFormat, build_traces
 
     setting = next(s for s in config["settings"] if s["name"] == "correct")
     out = {}
@@ -54,8 +54,7 @@ def demo_examples(config: dict[str, Any], work: Path, datasets: list[str]) -> di
         raw = work / name / "raw"
         prepare_raw(ds["loader"], ds["source"], raw, options=ds)
         table, _ = decompose(ds["loader"], raw, ds)
-        frame = build_traces(table, setting=to_setting(setting), trace_template=TraceTemplate(ds["trace_template"]),
-                             prompt_template=ds["prompt_template"])  # fmt: skip
+        frame = build_traces(table, setting=to_setting(setting), fmt=TraceFormat.from_config(ds, setting))
         out[name] = {split: frame.filter(pl.col("split") == split) for split in ("train", "test")}
     return out
 
