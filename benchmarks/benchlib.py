@@ -1,7 +1,7 @@
 """Shared pieces of the benchmark scripts: examples, timed training and generation, the report.
 
 Imported by ``gpu_bench.py`` and ``cpu_bench.py`` from this folder; every figure is measured by
-the workflow's own code (:func:`tracekd.train.train_model`, :mod:`tracekd.generate`).
+the workflow's own code (:func:`tracekd.model.train.train_model`, :mod:`tracekd.model.generate`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tracekd.chat import ChatFormat, prompt_ids, prompt_text
+from tracekd.model.chat import ChatFormat, prompt_ids, prompt_text
 from tracekd.traces import TraceFormat, TraceTemplate
 
 #: the paper's prompt and trace formats (config/config.yaml): list literals, newlines
@@ -142,7 +142,7 @@ def write_report(report: Mapping[str, Any], out_dir: Path, stem: str) -> Path:
 
 
 def train_summary(metrics: Mapping[str, Any], job_seconds: float) -> dict[str, Any]:
-    """The figures of one :func:`~tracekd.train.train_model` run worth comparing."""
+    """The figures of one :func:`~tracekd.model.train.train_model` run worth comparing."""
     keys = ("tokens_trained", "tokens_per_second", "peak_memory_mb", "wall_seconds", "global_step",
             "train_loss", "method", "recipe")  # fmt: skip
     out = {k: metrics.get(k) for k in keys}
@@ -161,7 +161,7 @@ def generation(
     """
     import torch
 
-    from tracekd.generate import generate_transformers
+    from tracekd.model.generate import generate_transformers
 
     def timed(batch: Sequence[Sequence[int]], size: int) -> tuple[list[tuple[str, int]], float, float]:
         if torch.cuda.is_available():

@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import chat_ids, generation, header, train_summary, write_report  # noqa: E402
 
-from tracekd.chat import ChatFormat  # noqa: E402
 from tracekd.config import load_config, merged_training, to_setting  # noqa: E402
-from tracekd.train import TrainSpec, train_model  # noqa: E402
+from tracekd.model.chat import ChatFormat  # noqa: E402
+from tracekd.model.train import TrainSpec, train_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {"today": False, "new": True}
@@ -43,8 +43,8 @@ def demo_examples(config: dict[str, Any], work: Path, datasets: list[str]) -> di
     """Each dataset's correct-trace examples, built by the workflow's own stages."""
     import polars as pl
 
-    from tracekd.decompose import decompose
-    from tracekd.download import prepare_raw
+    from tracekd.datasets import decompose
+    from tracekd.datasets.download import prepare_raw
     from tracekd.traces import TraceFormat, build_traces
 
     setting = next(s for s in config["settings"] if s["name"] == "correct")
@@ -61,7 +61,7 @@ def demo_examples(config: dict[str, Any], work: Path, datasets: list[str]) -> di
 
 def build_base(config: dict[str, Any], examples: dict[str, Any], work: Path, model: str) -> Path:
     """The demo's tiny model, built as rule build_model builds it."""
-    from tracekd.tiny import build_tiny_model
+    from tracekd.model.tiny import build_tiny_model
 
     texts: list[str] = []
     for splits in examples.values():
@@ -147,7 +147,7 @@ def generate_section(config: dict[str, Any], examples: dict[str, Any], base: Pat
     depend on what the weights say, and a random model rarely stops early, so both paths
     generate about ``max_new_tokens`` per prompt.
     """
-    from tracekd.generate import load_model, load_tokenizer
+    from tracekd.model.generate import load_model, load_tokenizer
 
     tokenizer = load_tokenizer(str(base))
     model = load_model(str(base), None)

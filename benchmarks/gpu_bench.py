@@ -44,9 +44,9 @@ from benchlib import (  # noqa: E402
     write_report,
 )
 
-from tracekd.chat import ChatFormat  # noqa: E402
-from tracekd.tiny import train_tokenizer  # noqa: E402
-from tracekd.train import LoraSpec, TrainSpec, train_model  # noqa: E402
+from tracekd.model.chat import ChatFormat  # noqa: E402
+from tracekd.model.tiny import train_tokenizer  # noqa: E402
+from tracekd.model.train import LoraSpec, TrainSpec, train_model  # noqa: E402
 
 #: the published configurations (hub config.json of meta-llama/Llama-3.2-1B-Instruct, Qwen/Qwen3-1.7B)
 REAL = {
@@ -111,7 +111,7 @@ def authors_recipe(base: Path, texts: list[str], work: Path, steps: int, *, cpu:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from tracekd import gpu
+    from tracekd.model import gpu
 
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -156,8 +156,8 @@ def authors_recipe(base: Path, texts: list[str], work: Path, steps: int, *, cpu:
 
 def our_recipe(base: Path, prompts: list[str], completions: list[str], work: Path, steps: int,
                *, fast: bool, cpu: bool, tag: str) -> dict[str, Any]:  # fmt: skip
-    """(b) or (c): :func:`tracekd.train.train_model` with ``training.fast`` off or on."""
-    from tracekd import gpu
+    """(b) or (c): :func:`tracekd.model.train.train_model` with ``training.fast`` off or on."""
+    from tracekd.model import gpu
 
     spec = TrainSpec(**{**PAPER, "max_steps": steps, "fast": fast, "bf16": not cpu})
     started = time.perf_counter()
@@ -172,8 +172,8 @@ def our_recipe(base: Path, prompts: list[str], completions: list[str], work: Pat
 
 def vllm_generation(base: Path, adapter: Path, ids: list[list[int]], max_new_tokens: int, tokenizer: Any) -> dict[str, Any]:
     """vLLM's greedy tokens/s on the same prompts (engine start excluded)."""
-    from tracekd.chat import end_of_turn_id
-    from tracekd.gpu import vllm_generate
+    from tracekd.model.chat import end_of_turn_id
+    from tracekd.model.gpu import vllm_generate
 
     started = time.perf_counter()
     out = vllm_generate(str(base), adapter, ids, max_new_tokens=max_new_tokens, max_lora_rank=16,
@@ -187,7 +187,7 @@ def vllm_generation(base: Path, adapter: Path, ids: list[list[int]], max_new_tok
 
 def bench_model(name: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """All measurements for one architecture."""
-    from tracekd.generate import load_model, load_tokenizer
+    from tracekd.model.generate import load_model, load_tokenizer
 
     prompts, completions = real_length_examples(args.examples, seed=1)
     base = build_random_model(name, work, prompts + completions, cpu=args.cpu, tokenizer_vocab=args.tokenizer_vocab)

@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tracekd.babi import PAPER_TASKS, load_babi
-from tracekd.chat import ChatFormat, prompt_ids
-from tracekd.synth_babi import write_synthetic_babi
-from tracekd.tiny import build_tiny_model
+from tracekd.datasets.babi import PAPER_TASKS, load_babi
+from tracekd.datasets.synth_babi import write_synthetic_babi
+from tracekd.model.chat import ChatFormat, prompt_ids
+from tracekd.model.tiny import build_tiny_model
+from tracekd.model.train import LoraSpec, TrainSpec, train_model
 from tracekd.traces import Setting, TraceTemplate, parse_output, render_completion, render_prompt
-from tracekd.train import LoraSpec, TrainSpec, train_model
 
 PROMPT = "Answer the question based on the context: {context} Question: {question} Only return the answer."
 TEMPLATE = TraceTemplate(
@@ -75,7 +75,7 @@ def synthetic_examples(work: Path, seed: int) -> tuple[list[str], list[str], lis
 
 def generate(base: Path, adapter: Path, prompts: list[list[int]], max_new_tokens: int, tokenizer: Any) -> dict[str, Any]:
     """Greedy generation with vLLM if importable, else transformers; returns texts and timing."""
-    from tracekd.chat import end_of_turn_id
+    from tracekd.model.chat import end_of_turn_id
 
     started = time.perf_counter()
     try:
@@ -84,7 +84,7 @@ def generate(base: Path, adapter: Path, prompts: list[list[int]], max_new_tokens
     except ImportError:
         engine = "transformers"
     if engine == "vllm":
-        from tracekd.gpu import vllm_generate
+        from tracekd.model.gpu import vllm_generate
 
         out = vllm_generate(
             str(base), adapter, prompts, max_new_tokens=max_new_tokens, max_lora_rank=16,
@@ -92,7 +92,7 @@ def generate(base: Path, adapter: Path, prompts: list[list[int]], max_new_tokens
             stop_token_ids=[end_of_turn_id(tokenizer)],
         )
     else:
-        from tracekd.generate import generate_transformers, load_model
+        from tracekd.model.generate import generate_transformers, load_model
 
         model = load_model(str(base), adapter)
         started = time.perf_counter()  # time generation, not loading
@@ -107,7 +107,7 @@ def check_architecture(arch: str, work: Path, data: tuple, steps: int, smoke: bo
     """Build, QLoRA-train and generate with one architecture (``smoke``: tiny, CPU, no 4-bit)."""
     import torch
 
-    from tracekd.generate import load_tokenizer
+    from tracekd.model.generate import load_tokenizer
 
     prompts, completions, test = data
     base = work / f"{arch}-base"

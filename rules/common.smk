@@ -1,7 +1,13 @@
 # Shared helpers: paths, wildcard constraints and config lookups used by every rule file.
 import re
 
-from tracekd.config import chat_options, merged_training, setting_by_name
+from tracekd.config import (
+    chat_options,
+    display_names,
+    merged_training,
+    release_decomposition,
+    setting_by_name,
+)
 
 
 R = config["results"]
@@ -51,12 +57,6 @@ def adapter(wildcards):
     if setting_by_name(config, wildcards.setting)["target"] == "none":
         return []
     return f"{R}/{wildcards.dataset}/{wildcards.model}/{wildcards.setting}/adapter"
-
-
-def answer_options(dataset):
-    """Keyword options of the dataset's answer rule (the CoTemp rule's variant)."""
-    ds = config["datasets"][dataset]
-    return {"cotemp_variant": ds["answer_variant"]} if ds["answer_rule"] == "cotemp" else {}
 
 
 def reference_entry(name):

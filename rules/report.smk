@@ -47,6 +47,7 @@ rule confusion_grid:
         runs=[{"dataset": d, "model": m} for d in DATASETS for m in MODELS],
         datasets=DATASETS,
         models=MODELS,
+        display=display_names(config),
     log:
         f"{R}/logs/confusion_grid/{{setting}}.log",
     benchmark:
@@ -102,6 +103,7 @@ rule tables:
         table3_datasets=[d for d in config["report"]["table3_datasets"] if d in DATASETS],
         seed=config["seed"],
         n_boot=config["report"]["bootstrap_resamples"],
+        display=display_names(config),
     log:
         f"{R}/logs/tables/tables.log",
     benchmark:

@@ -7,8 +7,8 @@ rule score:
     output:
         f"{R}/{{dataset}}/{{model}}/{{setting}}/scores.parquet",
     params:
-        answer_rule=lambda wc: config["datasets"][wc.dataset]["answer_rule"],
-        answer_options=lambda wc: answer_options(wc.dataset),
+        # the dataset's block: its answer_rule names the plug-in, the rest are its options
+        dataset=lookup(dpath="datasets/{dataset}", within=config),
     log:
         f"{R}/logs/score/{{dataset}}/{{model}}/{{setting}}.log",
     benchmark:
@@ -35,6 +35,7 @@ rule release_summary:
         tex=f"{R}/reference/summary.tex",
     params:
         release=lookup(dpath="paper_release", within=config, default=None),
+        decomposition=release_decomposition(config),
     log:
         f"{R}/logs/release_summary/release_summary.log",
     benchmark:

@@ -32,7 +32,7 @@ def real_data() -> Path:
 @pytest.fixture(scope="session")
 def real_babi(real_data: Path) -> Path:
     """The real bAbI v1.2 folder; skips when its qa1 train file cannot be found."""
-    from tracekd.babi import find_babi_file
+    from tracekd.datasets.babi import find_babi_file
 
     raw = real_babi_dir()
     try:
@@ -45,7 +45,7 @@ def real_babi(real_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def synth_babi(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic bAbI folder (3 tasks, 5 train / 3 test stories each), written once."""
-    from tracekd.synth_babi import write_synthetic_babi
+    from tracekd.datasets.synth_babi import write_synthetic_babi
 
     root = tmp_path_factory.mktemp("synth_babi")
     write_synthetic_babi(root, tasks=["qa1", "qa2", "qa8"], stories={"train": 5, "test": 3}, seed=1)

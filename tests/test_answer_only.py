@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracekd.config import load_config
-from tracekd.score import score_predictions
+from tracekd.evaluate.score import score_predictions
 from tracekd.traces import TraceFormat, parse_output
 
 CONFIG = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
@@ -91,7 +91,7 @@ def _frame(problem: dict[str, Any], category: str, facts: list[str]) -> pl.DataF
 def _answer_scores(problem: dict[str, Any], category: str, facts: list[str]) -> dict[str, Any]:
     frame = _frame(problem, category, facts)
     scores = score_predictions(
-        frame, answer_rule=problem["rule"], cotemp_variant=problem["variant"]
+        frame, answer_rule=problem["rule"], options={"answer_variant": problem["variant"]}
     )
     return scores.select(ANSWER_COLUMNS).row(0, named=True)
 

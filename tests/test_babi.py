@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracekd.babi import (
+from tracekd.datasets.babi import (
     BABI_TASKS,
     PAPER_TASKS,
     SET_ANSWER_TASKS,

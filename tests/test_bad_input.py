@@ -33,15 +33,15 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tracekd.babi import load_babi
 from tracekd.config import ConfigError, load_config, validate_config
-from tracekd.cotemp import decompose_cotemp, load_cotemp
-from tracekd.decompose import Sampling, decompose, decompose_babi
+from tracekd.datasets import Sampling, decompose
+from tracekd.datasets.babi import decompose_babi, load_babi
+from tracekd.datasets.cotemp import decompose_cotemp, load_cotemp
+from tracekd.datasets.marco import decompose_marco, load_marco
 from tracekd.errors import RawFormatError
+from tracekd.evaluate.score import score_predictions
 from tracekd.io import write_json, write_parquet
-from tracekd.marco import decompose_marco, load_marco
-from tracekd.predict import parsed_predictions
-from tracekd.score import score_predictions
+from tracekd.model.predict import parsed_predictions
 from tracekd.traces import TraceTemplate, parse_output
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracekd.chat import (
+from tracekd.model.chat import (
     CHATML_TEMPLATE,
     ChatFormat,
     encode_all,
@@ -19,7 +19,7 @@ from tracekd.chat import (
     prompt_ids,
     prompt_text,
 )
-from tracekd.tiny import train_tokenizer
+from tracekd.model.tiny import train_tokenizer
 
 TEXTS = [
     "Mary went to the kitchen. John moved to the garden.",

@@ -10,7 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tracekd.cotemp import (
+from tracekd.datasets import SCHEMA, Sampling
+from tracekd.datasets.cotemp import (
     FLAG_REASONS,
     RELATIONS,
     FactParseError,
@@ -31,7 +32,6 @@ from tracekd.cotemp import (
     stands_in,
     temporal_relation,
 )
-from tracekd.decompose import SCHEMA, Sampling
 from tracekd.errors import RawFormatError
 
 REAL_COUNTS = {"equal": 436, "overlap": 653, "mix": 563}

@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tracekd.babi import BABI_TASKS
-from tracekd.decompose import SCHEMA, Report, Sampling, decompose, decompose_babi
+from tracekd.datasets import SCHEMA, Report, Sampling, decompose
+from tracekd.datasets.babi import BABI_TASKS, decompose_babi
 
 TASKS = ["qa1", "qa2", "qa8"]
 PAPER_TASKS = ["qa1", "qa2", "qa4", "qa7", "qa8", "qa12", "qa14", "qa15", "qa16", "qa17", "qa18"]

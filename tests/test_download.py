@@ -12,8 +12,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tracekd.babi import load_babi
-from tracekd.download import ChecksumError, extract_tar, fetch, prepare_raw, sha256_of, verify
+from tracekd.datasets.babi import load_babi
+from tracekd.datasets.download import (
+    ChecksumError,
+    extract_tar,
+    fetch,
+    prepare_raw,
+    sha256_of,
+    verify,
+)
 from tracekd.io import atomic_path, write_json, write_parquet, write_text
 
 PAYLOAD = b"bAbI archive bytes\n" * 1000

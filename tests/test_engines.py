@@ -10,11 +10,11 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tracekd import gpu
-from tracekd import predict as predict_module
-from tracekd.chat import ChatFormat, encode_example, prompt_ids
-from tracekd.predict import InferenceSpec, predict
-from tracekd.tiny import train_tokenizer
+from tracekd.model import gpu
+from tracekd.model import predict as predict_module
+from tracekd.model.chat import ChatFormat, encode_example, prompt_ids
+from tracekd.model.predict import InferenceSpec, predict
+from tracekd.model.tiny import train_tokenizer
 from tracekd.traces import Setting, TraceFormat, TraceTemplate, build_traces
 
 TEMPLATE = TraceTemplate("The task is: {category}. Facts: {facts}")

@@ -16,10 +16,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tracekd.chat import ChatFormat, encode_all
 from tracekd.config import load_config
-from tracekd.tiny import build_tiny_model
-from tracekd.train import (
+from tracekd.model.chat import ChatFormat, encode_all
+from tracekd.model.tiny import build_tiny_model
+from tracekd.model.train import (
     BatchPlan,
     LoraSpec,
     Recipe,
@@ -365,7 +365,7 @@ def test_probe_step_runs_the_trainers_loss_and_changes_nothing(base: Path, examp
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tracekd.train import _make_trainer, _with_lora
+    from tracekd.model.train import _make_trainer, _with_lora
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     columns, _ = encode_all(tokenizer, examples["prompts"], examples["completions"], ChatFormat(), 512)

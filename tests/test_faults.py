@@ -21,7 +21,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tracekd.download import ChecksumError, fetch, sha256_of
+from tracekd.datasets.download import ChecksumError, fetch, sha256_of
 from tracekd.io import write_json, write_parquet, write_text
 
 SPEC = {
@@ -42,8 +42,8 @@ TRAIN_HELPER = """
 import json, sys, time
 import torch
 torch.set_num_threads(1)
-from tracekd.chat import ChatFormat
-from tracekd.train import TrainSpec, train_model
+from tracekd.model.chat import ChatFormat
+from tracekd.model.train import TrainSpec, train_model
 
 job = json.loads(open(sys.argv[1]).read())
 if job["slow"]:
@@ -77,7 +77,7 @@ def _examples() -> tuple[list[str], list[str]]:
 
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tracekd.tiny import build_tiny_model
+    from tracekd.model.tiny import build_tiny_model
 
     prompts, completions = _examples()
     out = tmp_path_factory.mktemp("faults") / "base"

@@ -38,7 +38,6 @@ import pytest
 import yaml
 
 from tracekd import readers
-from tracekd.babi import load_babi
 from tracekd.cli import main
 from tracekd.config import (
     MAX_CONFIG_NODES,
@@ -49,15 +48,16 @@ from tracekd.config import (
     read_config_file,
     validate_config,
 )
-from tracekd.cotemp import decompose_cotemp, find_cotemp_files, load_cotemp
-from tracekd.decompose import Sampling, decompose, decompose_babi
+from tracekd.datasets import Sampling, decompose
+from tracekd.datasets.babi import decompose_babi, load_babi
+from tracekd.datasets.cotemp import decompose_cotemp, find_cotemp_files, load_cotemp
+from tracekd.datasets.marco import decompose_marco, load_marco
 from tracekd.errors import PathError, RawFormatError, describe_error
+from tracekd.evaluate.reference import read_trace_check_qa
 from tracekd.io import check_output_file, current_umask, write_json, write_parquet, write_text
-from tracekd.marco import decompose_marco, load_marco
 from tracekd.readers import check_int64, decode_utf8, iter_json_lines, parse_json, walk_files
-from tracekd.reference import read_trace_check_qa
+from tracekd.report.tables import study_tables
 from tracekd.runlog import logged
-from tracekd.tables import study_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "config" / "demo.yaml"
@@ -1264,12 +1264,12 @@ def test_rule_log_survives_a_surrogate_in_the_error(tmp_path: Path) -> None:
 def test_cli_internal_error_names_the_input_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tracekd.decompose
+    import tracekd.datasets
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("boom")
 
-    monkeypatch.setattr(tracekd.decompose, "decompose", broken)
+    monkeypatch.setattr(tracekd.datasets, "decompose", broken)
     raw = _babi_dir(tmp_path)
     code, err = _cli(capsys, *_decompose_args("bAbI", raw, tmp_path / "o.parquet", _small_config(tmp_path)))
     assert code == 1

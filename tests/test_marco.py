@@ -1,4 +1,4 @@
-"""Tests of the MS MARCO loader and decomposition (tracekd.marco)."""
+"""Tests of the MS MARCO loader and decomposition (tracekd.datasets.marco)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tracekd.decompose import SCHEMA, Sampling
-from tracekd.errors import RawFormatError
-from tracekd.marco import (
+from tracekd.datasets import SCHEMA, Sampling
+from tracekd.datasets.marco import (
     NO_ANSWER,
     QUERY_TYPES,
     assign_split,
@@ -23,6 +22,7 @@ from tracekd.marco import (
     load_marco,
     split_of_file,
 )
+from tracekd.errors import RawFormatError
 
 SAMPLE = "ms_marco_v1.1_train_sample.jsonl"
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tracekd.chat import CHATML_TEMPLATE, ChatFormat, encode_all, prompt_ids
-from tracekd.predict import InferenceSpec, parsed_predictions, predict
-from tracekd.tiny import build_model_config, build_tiny_model
+from tracekd.model.chat import CHATML_TEMPLATE, ChatFormat, encode_all, prompt_ids
+from tracekd.model.predict import InferenceSpec, parsed_predictions, predict
+from tracekd.model.tiny import build_model_config, build_tiny_model
+from tracekd.model.train import LoraSpec, TrainSpec, _check_vllm_compatible, train_model
 from tracekd.traces import Setting, TraceFormat, TraceTemplate, build_traces, render_completion
-from tracekd.train import LoraSpec, TrainSpec, _check_vllm_compatible, train_model
 
 TEMPLATE = TraceTemplate(
     "The reasoning task in the question is: {category}. "

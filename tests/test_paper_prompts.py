@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import trl
 
-from tracekd.chat import ChatFormat, completion_text, conversation_text
 from tracekd.config import chat_options, load_config, setting_by_name
-from tracekd.reference import check_prompts
-from tracekd.tiny import train_tokenizer
+from tracekd.evaluate.reference import check_prompts
+from tracekd.model.chat import ChatFormat, completion_text, conversation_text
+from tracekd.model.tiny import train_tokenizer
 from tracekd.traces import TraceFormat, parse_list, parse_output
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

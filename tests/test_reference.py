@@ -1,4 +1,4 @@
-"""Tests for tracekd.reference: the paper's released CoTempQA outputs, read and scored.
+"""Tests for tracekd.evaluate.reference: the paper's released CoTempQA outputs, read and scored.
 
 The acceptance test recomputes the authors' published scores from their own output files
 (``$TRACEKD_REAL_DATA/reference/trace_check_qa/cotempqa``; skipped when absent).
@@ -13,13 +13,14 @@ from typing import Any
 import polars as pl
 import pytest
 
+from tracekd.datasets import get_dataset
+from tracekd.datasets.cotemp import relation_from_name
 from tracekd.errors import RawFormatError
-from tracekd.reference import (
-    REFERENCE_SCHEMA,
+from tracekd.evaluate.reference import (
     ReleasedRun,
     answer_fact_positions,
     read_trace_check_qa,
-    relation_from_name,
+    reference_schema,
     run_from_path,
     score_reference,
 )
@@ -116,7 +117,7 @@ def test_babi_reference_has_strict_ir(reference_root: Path) -> None:
 
 def test_reference_frame(reference_dir: Path) -> None:
     frame = read_trace_check_qa(reference_dir / f"outputs_{QWEN}")
-    assert frame.schema == pl.Schema(REFERENCE_SCHEMA)
+    assert frame.schema == pl.Schema(reference_schema(get_dataset("cotemp")))
     assert frame["category"].unique().to_list() == ["equal"]
     first = frame.row(0, named=True)
     assert first["id"] == f"outputs_{QWEN.removesuffix('.json')}:1"
@@ -200,8 +201,10 @@ def test_relation_from_name(name: str, relation: str | None) -> None:
 
 def test_file_without_relation_has_no_category_metrics(tmp_path: Path) -> None:
     path = write(tmp_path, json.dumps(record()), name="outputs_Model.json")
-    assert read_trace_check_qa(path)["category"].to_list() == [None]
-    assert score_reference(path)["category_acc"] is None
+    assert read_trace_check_qa(path, dataset="CoTemp")["category"].to_list() == [None]
+    assert score_reference(path, "CoTemp")["category_acc"] is None
+    with pytest.raises(ValueError, match="the path names no dataset; give it"):
+        score_reference(path)
 
 
 @pytest.mark.parametrize(

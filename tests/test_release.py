@@ -22,13 +22,9 @@ import pytest
 import yaml
 
 from tracekd.config import ConfigError, load_config, validate_config
-from tracekd.download import ChecksumError, fetch_release
-from tracekd.reference import (
-    SUMMARY_SCHEMA,
-    release_summary,
-    release_summary_latex,
-    released_outputs,
-)
+from tracekd.datasets.download import ChecksumError, fetch_release
+from tracekd.evaluate.reference import SUMMARY_SCHEMA, release_summary, released_outputs
+from tracekd.report.tables import release_summary_latex
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("TRACEKD_REAL_DATA", PROJECT_ROOT / ".." / "shared" / "data"))
@@ -127,7 +123,7 @@ def test_fetch_downloads_and_falls_back_to_lfs(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def summary(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
-    from tracekd.decompose import decompose
+    from tracekd.datasets import decompose
 
     release = local_release()
     raw = tmp_path_factory.mktemp("release")
@@ -135,7 +131,7 @@ def summary(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     options = copy.deepcopy(CONFIG["datasets"]["CoTemp"])
     options["relations"] = ["equal", "overlap", "mix"]  # the files beside the project
     decomposed, _ = decompose("cotemp", REAL_DATA / "cotempqa", options)
-    return release_summary(release, raw, decomposed=decomposed)
+    return release_summary(release, raw, decomposed={"CoTemp": decomposed})
 
 
 def test_summary_reproduces_every_local_release(summary: pl.DataFrame) -> None:
@@ -170,7 +166,8 @@ def test_summary_mean_rows_sit_beside_table_2(summary: pl.DataFrame) -> None:
 def test_release_config_mistakes() -> None:
     bad = copy.deepcopy(yaml.safe_load((PROJECT_ROOT / "config" / "config.yaml").read_text()))
     bad["paper_release"]["decomposition"] = "bAbI"
-    with pytest.raises(ConfigError, match="paper_release.decomposition: 'bAbI' is not a configured CoTemp"):
+    bad["paper_release"]["decomposition"] = "MARCO"
+    with pytest.raises(ConfigError, match="paper_release.decomposition: 'MARCO' is not a configured dataset"):
         validate_config(bad)
     bad = copy.deepcopy(yaml.safe_load((PROJECT_ROOT / "config" / "config.yaml").read_text()))
     bad["paper_release"]["releases"][0]["files"]["results/x.json"] = "not-a-sha"

@@ -12,24 +12,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tracekd.evaluate.stats import CONFUSION_KEYS, confusion_counts
 from tracekd.io import write_json
-from tracekd.report import (
-    CONFUSION_KEYS,
+from tracekd.report import plot_confusion, plot_confusion_grid, summarize
+from tracekd.report.tables import (
     TABLE2_METRICS,
-    confusion_counts,
     format_p,
     grouped_table_latex,
     latex_escape,
-    plot_confusion,
-    plot_confusion_grid,
     stats_latex,
-    summarize,
     table2_latex,
     table3_latex,
     with_lenient,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+#: the datasets' display names, as the workflow passes them (the plug-ins' names)
+DATASET_NAMES = {"CoTemp": "CoTemp QA", "MARCO": "Microsoft MARCO QA", "bAbI": "Facebook bAbI QA"}
 
 
 def scores_frame(trace: list[bool], answer: list[bool]) -> pl.DataFrame:
@@ -189,7 +189,7 @@ def test_table3_structure() -> None:
         datasets=["MARCO", "bAbI"],
         caption="Microsoft MARCO QA and Facebook bAbI QA Results",
         label="tab:table3",
-        display_names={"qwen": "Qwen3-1.7B"},
+        display_names={"qwen": "Qwen3-1.7B", **DATASET_NAMES},
     )
     lines = latex.splitlines()
     assert lines[0].startswith(r"\begin{table}") and lines[-1] == r"\end{table}"
@@ -310,7 +310,7 @@ def cotemp_rows() -> list[dict[str, Any]]:
 
 
 def test_table2_structure() -> None:
-    latex = table2_latex(cotemp_rows(), caption="Cotemporal QA Results", label="tab:table2")
+    latex = table2_latex(cotemp_rows(), caption="Cotemporal QA Results", label="tab:table2", dataset="CoTemp")
     lines = latex.splitlines()
     assert r"\label{tab:table2}" in latex and r"\caption{Cotemporal QA Results}" in latex
     n_cols = len(re.search(r"\\begin\{tabular\}\{(\w+)\}", latex).group(1))
@@ -336,7 +336,7 @@ def test_table2_structure() -> None:
 
 
 def test_table2_lenient_columns() -> None:
-    latex = table2_latex(cotemp_rows(), caption="c", label="l", models=["llama"], lenient=True)
+    latex = table2_latex(cotemp_rows(), caption="c", label="l", dataset="CoTemp", models=["llama"], lenient=True)
     lines = latex.splitlines()
     assert r"\multicolumn{5}{c}{Intermediate Trace Evaluations}" in latex
     assert lines[lines.index(r"\toprule") + 2] == r"\cmidrule(lr){3-6}\cmidrule(lr){7-11}"
@@ -444,8 +444,10 @@ def test_stats_latex_formatting() -> None:
         stat_row("CoTemp", "llama", "prompt", vs_vanilla_p=0.2),
         stat_row("bAbI", "llama", "prompt", n=376),
     ]
-    latex = stats_latex(pl.DataFrame(rows), caption="Association", label="tab:stats")
-    assert latex == stats_latex(rows, caption="Association", label="tab:stats")
+    latex = stats_latex(
+        pl.DataFrame(rows), caption="Association", label="tab:stats", display_names=DATASET_NAMES
+    )
+    assert latex == stats_latex(rows, caption="Association", label="tab:stats", display_names=DATASET_NAMES)
     lines = latex.splitlines()
     assert r"\begin{tabular}{lllrrrrr}" in lines and r"\label{tab:stats}" in lines
     header = cells(lines[lines.index(r"\toprule") + 1])

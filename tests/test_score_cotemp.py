@@ -1,4 +1,4 @@
-"""Tests for the CoTempQA answer rule (tracekd.score, answer_rule="cotemp").
+"""Tests for the CoTempQA answer rule (tracekd.evaluate.score, answer_rule="cotemp").
 
 Expected values are worked out by hand from the rules of the paper's released evaluation
 (sbhambr1/Trace_Check_QA scripts/cotempqa_config.py, evaluate_model, as of commit 2d289d3) and
@@ -15,15 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracekd.score import (
+from tracekd.datasets.cotemp_answer import (
     COTEMP_VARIANTS,
     CotempScore,
     cotemp_answer_score,
     cotemp_normalize,
     paper_cotemp_score,
-    paper_final_answer,
-    score_predictions,
 )
+from tracekd.datasets.released import paper_final_answer
+from tracekd.evaluate.score import score_predictions
 from tracekd.traces import render_list
 
 FACTS = [
@@ -294,8 +294,11 @@ def frame(*rows: dict[str, Any], drop: tuple[str, ...] = ()) -> pl.DataFrame:
     return pl.DataFrame(list(rows), schema=SCHEMA).drop(list(drop))
 
 
-def scored(*rows: dict[str, Any], drop: tuple[str, ...] = (), **kw: Any) -> dict[str, Any]:
-    return score_predictions(frame(*rows, drop=drop), answer_rule="cotemp", **kw).row(0, named=True)
+def scored(
+    *rows: dict[str, Any], drop: tuple[str, ...] = (), cotemp_variant: str | None = None
+) -> dict[str, Any]:
+    options = {} if cotemp_variant is None else {"answer_variant": cotemp_variant}
+    return score_predictions(frame(*rows, drop=drop), answer_rule="cotemp", options=options).row(0, named=True)
 
 
 @pytest.mark.parametrize("variant", COTEMP_VARIANTS)
@@ -364,7 +367,7 @@ def test_cotemp_input_errors() -> None:
     with pytest.raises(ValueError, match="question"):
         score_predictions(frame(row(), drop=("question",)), answer_rule="cotemp")
     with pytest.raises(ValueError, match="cotemp_variant"):
-        score_predictions(frame(row()), answer_rule="cotemp", cotemp_variant="x")
+        score_predictions(frame(row()), answer_rule="cotemp", options={"answer_variant": "x"})
     with pytest.raises(ValueError, match="id='ct-1': field 'triple_element': unknown"):
         score_predictions(frame(row(triple_element="S9_R9_O9")), answer_rule="cotemp")
     for golds in ([""], [" "], []):

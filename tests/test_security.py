@@ -89,7 +89,7 @@ def _dangerous_calls(tree: ast.AST) -> list[tuple[int, str]]:
 
 def test_the_scan_sees_the_code() -> None:
     files = [p.relative_to(PROJECT_ROOT).as_posix() for p in _python_files(SRC, WORKFLOW)]
-    assert "src/tracekd/traces.py" in files and "workflow/scripts/train.py" in files
+    assert "src/tracekd/traces/parse.py" in files and "workflow/scripts/train.py" in files
     assert not any(f.startswith("workflow/scripts/tracekd/") for f in files)  # the link to src
     # and the detector detects
     assert _dangerous_calls(ast.parse("eval('1')\nbuiltins.exec(c)\nx = model.eval()")) == [
@@ -299,17 +299,18 @@ def test_hf_token_never_reaches_a_log_or_output(
     """decompose -> traces -> tiny model -> train (2 steps) -> predict (2 rows) -> score ->
     report, each step's output captured by ``runlog.logged`` into a log file, with the token
     in the environment; then every byte under ``tmp_path`` is searched for it."""
-    from tracekd.chat import ChatFormat
-    from tracekd.decompose import decompose
+    from tracekd.datasets import decompose
+    from tracekd.datasets.synth_babi import write_synthetic_babi
+    from tracekd.evaluate.score import score_predictions
+    from tracekd.evaluate.stats import confusion_counts
     from tracekd.io import write_json, write_parquet
-    from tracekd.predict import InferenceSpec, predict
-    from tracekd.report import confusion_counts, plot_confusion, summarize
+    from tracekd.model.chat import ChatFormat
+    from tracekd.model.predict import InferenceSpec, predict
+    from tracekd.model.tiny import build_tiny_model
+    from tracekd.model.train import TrainSpec, train_model
+    from tracekd.report import plot_confusion, summarize
     from tracekd.runlog import logged
-    from tracekd.score import score_predictions
-    from tracekd.synth_babi import write_synthetic_babi
-    from tracekd.tiny import build_tiny_model
     from tracekd.traces import Setting, TraceFormat, TraceTemplate, build_traces
-    from tracekd.train import TrainSpec, train_model
 
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         monkeypatch.setenv(name, TOKEN)

@@ -1,4 +1,4 @@
-"""Tests for tracekd.stats: phi with bootstrap CI and Fisher's test, McNemar, the stats table."""
+"""Tests for tracekd.evaluate.stats: phi with bootstrap CI and Fisher's test, McNemar, the stats table."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from tracekd.io import write_parquet
-from tracekd.report import CONFUSION_KEYS
-from tracekd.stats import (
+from tracekd.evaluate.stats import (
+    CONFUSION_KEYS,
     MCNEMAR_CHI2,
     MCNEMAR_EXACT,
     STATS_SCHEMA,
@@ -24,6 +23,7 @@ from tracekd.stats import (
     run_stats,
     stats_table,
 )
+from tracekd.io import write_parquet
 
 
 def frame(

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracekd.babi import PAPER_TASKS, load_babi, parse_babi
-from tracekd.synth_babi import generate_task, write_synthetic_babi
+from tracekd.datasets.babi import PAPER_TASKS, load_babi, parse_babi
+from tracekd.datasets.synth_babi import generate_task, write_synthetic_babi
 
 NAMES = {
     "qa1": "single-supporting-fact",
@@ -432,7 +432,7 @@ def test_write_is_deterministic_and_seeded(tmp_path: Path) -> None:
 
 def test_write_is_stable_across_hash_seeds(tmp_path: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from tracekd.synth_babi import write_synthetic_babi;"
+        "import sys; from pathlib import Path; from tracekd.datasets.synth_babi import write_synthetic_babi;"
         "write_synthetic_babi(Path(sys.argv[1]), tasks=['qa1', 'qa14'], "
         "stories={'train': 5}, seed=9)"
     )

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracekd.cotemp import (
+from tracekd.datasets import Sampling
+from tracekd.datasets.cotemp import (
     RELATIONS,
     RULES,
     TRIPLE_ELEMENTS,
@@ -20,8 +21,7 @@ from tracekd.cotemp import (
     resolve,
     temporal_relation,
 )
-from tracekd.decompose import Sampling
-from tracekd.synth_cotemp import synth_row, write_synthetic_cotemp
+from tracekd.datasets.synth_cotemp import synth_row, write_synthetic_cotemp
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests of the synthetic MS MARCO generator (tracekd.synth_marco).
+"""Tests of the synthetic MS MARCO generator (tracekd.datasets.synth_marco).
 
 The checks read the written files back with plain ``json`` (not the loader) where they
 judge the generator, and through ``decompose_marco`` where they judge that the two fit.
@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracekd.decompose import Sampling
-from tracekd.marco import NO_ANSWER, QUERY_TYPES, decompose_marco
-from tracekd.synth_marco import write_synthetic_marco
+from tracekd.datasets import Sampling
+from tracekd.datasets.marco import NO_ANSWER, QUERY_TYPES, decompose_marco
+from tracekd.datasets.synth_marco import write_synthetic_marco
 
 
 def _read(paths: list[Path]) -> list[dict[str, Any]]:
@@ -49,7 +49,7 @@ def test_byte_identical_per_seed(tmp_path: Path) -> None:
 
 def test_independent_of_python_hash_seed(tmp_path: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from tracekd.synth_marco import write_synthetic_marco;"
+        "import sys; from pathlib import Path; from tracekd.datasets.synth_marco import write_synthetic_marco;"
         "write_synthetic_marco(Path(sys.argv[1]), rows={'train': 12, 'test': 4}, seed=9)"
     )
     for index, hash_seed in enumerate(("1", "2")):

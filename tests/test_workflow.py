@@ -13,13 +13,13 @@ import pytest
 import yaml
 from polars.testing import assert_frame_equal
 
-from tracekd.score import score_predictions
+from tracekd.evaluate.score import score_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ("prompt", "vanilla", "correct", "incorrect")
 DATASETS = ("CoTemp", "MARCO", "bAbI")
 RULES = {
-    "CoTemp": {"answer_rule": "cotemp", "cotemp_variant": "cotempqa"},
+    "CoTemp": {"answer_rule": "cotemp", "options": {"answer_variant": "cotempqa"}},
     "MARCO": {"answer_rule": "marco"},
     "bAbI": {"answer_rule": "babi"},
 }

@@ -24,7 +24,7 @@ DEFAULT_CONFIG = Path("config") / "config.yaml"
 
 
 def _decompose(args: argparse.Namespace) -> int:
-    from tracekd.decompose import decompose
+    from tracekd.datasets import decompose
     from tracekd.io import check_output_file, write_parquet
 
     check_output_file(args.out)  # before the work: a folder at --out fails now, not at the end
@@ -44,7 +44,7 @@ def _decompose(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from tracekd.reference import score_reference
+    from tracekd.evaluate.reference import score_reference
 
     if args.format != "trace_check_qa":
         raise ValueError(f"unknown format {args.format!r}; supported: trace_check_qa")
@@ -62,10 +62,11 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _check_prompts(args: argparse.Namespace) -> int:
-    from tracekd.chat import ChatFormat
     from tracekd.config import chat_options, setting_by_name
-    from tracekd.generate import load_tokenizer
-    from tracekd.reference import check_prompts
+    from tracekd.datasets import get_dataset
+    from tracekd.evaluate.reference import check_prompts
+    from tracekd.model.chat import ChatFormat
+    from tracekd.model.generate import load_tokenizer
     from tracekd.traces import TraceFormat
 
     config = load_config(args.config)
@@ -77,12 +78,12 @@ def _check_prompts(args: argparse.Namespace) -> int:
     model = config["models"][args.model]
     if "name_or_path" not in model:
         raise ConfigError(f"{args.config}: models.{args.model}: built locally, no released prompts to match")
-    released = {"babi": "bAbI", "cotemp": "CoTemp"}.get(config["datasets"][args.dataset]["loader"])
+    released = get_dataset(config["datasets"][args.dataset]["loader"]).released
     if released is None:
         raise ConfigError(f"datasets.{args.dataset}: the paper released no outputs for this dataset")
     result = check_prompts(
         args.path,
-        dataset=released,
+        dataset=released.name,
         fmt=TraceFormat.from_config(config["datasets"][args.dataset], setting),
         chat=ChatFormat.from_config(chat_options(config, args.dataset, args.model, args.setting)),
         tokenizer=load_tokenizer(model["name_or_path"]),
@@ -99,12 +100,28 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _released() -> list[tuple[str, tuple[str, ...]]]:
+    """(released name, score variants) of every dataset plug-in whose outputs the paper released."""
+    from tracekd.datasets import get_dataset, registered
+
+    found = []
+    for loader in registered():
+        released = get_dataset(loader).released
+        if released is not None:
+            found.append((released.name, released.variants))
+    return found
+
+
+def _variants() -> list[str]:
+    return sorted({variant for _, variants in _released() for variant in variants})
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and --help)."""
     parser = argparse.ArgumentParser(prog="tracekd", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     dec = sub.add_parser("decompose", help="raw files -> decomposed.parquet; prints the coverage report")
-    dec.add_argument("--dataset", required=True, help="dataset name as in the config (e.g. bAbI)")
+    dec.add_argument("--dataset", required=True, help="dataset name as in the config")
     dec.add_argument("--raw", required=True, type=Path, help="folder holding the raw files")
     dec.add_argument("--out", required=True, type=Path, help="output parquet file")
     dec.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
@@ -113,18 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
     dec.set_defaults(func=_decompose, input="raw")
     sco = sub.add_parser("score", help="score predictions made elsewhere; prints the metrics as JSON")
     sco.add_argument("path", type=Path, help="a predictions file (JSON lines)")
-    sco.add_argument("--dataset", default="CoTemp", help="dataset whose official rule applies")
+    sco.add_argument("--dataset", default=None,
+                     help=f"the released dataset whose rules apply ({', '.join(n for n, _ in _released())}) "
+                     "(default: the one the file's path names)")
     sco.add_argument("--format", default="trace_check_qa",
                      help="file layout: trace_check_qa (the paper's released outputs)")
-    sco.add_argument("--variant", default="paper", choices=["paper", "cotempqa", "babi"],
-                     help="paper: the paper's released evaluator exactly (default); cotempqa "
-                     "(CoTemp) or babi (bAbI): our rule on the final answer alone")
+    sco.add_argument("--variant", default="paper", choices=_variants(),
+                     help="paper: the paper's released evaluator exactly (default); the dataset's "
+                     "own rule name: our rule on the final answer alone")
     sco.add_argument("--gold-facts", default="none", choices=["none", "answer_facts", "decomposition"],
-                     help="CoTemp: how strict IR is judged, the file having no gold facts: not "
+                     help="for rows released without gold facts, how strict IR is judged: not "
                      "judged (default), the facts holding a gold answer, or our decomposition "
                      "(--decomposed) joined on question and facts")
     sco.add_argument("--decomposed", type=Path, default=None,
-                     help="our CoTemp decomposed.parquet, for --gold-facts decomposition")
+                     help="our decomposed.parquet of the dataset, for --gold-facts decomposition")
     sco.set_defaults(func=_score, input="path")
     chp = sub.add_parser("check-prompts", help="compare our prompts with a released file's input "
                          "(loads the model's real tokenizer); exit 1 on any difference")

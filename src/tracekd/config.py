@@ -8,6 +8,7 @@ depth), numbers that are not finite, and cross-field rules.
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 import os
@@ -17,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from tracekd.datasets import get_dataset, registered, released_dataset
 from tracekd.errors import RawFormatError
 from tracekd.readers import decode_utf8
 from tracekd.traces import Setting, TraceFormat, TraceTemplate
@@ -175,30 +177,90 @@ def check_tree(config: Any, *, source: str | None = None) -> None:
         stack.extend(children)
 
 
+def config_schema(schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
+    """The workflow's config schema: the shared one (``schema_path``) with every registered
+    dataset plug-in's own keys composed in.
+
+    A dataset block is the shared keys plus, by its ``loader``, that plug-in's
+    ``config_schema`` (``properties`` of the block, ``source`` of its source block): an
+    ``if loader == ... then`` branch per plug-in, and ``unevaluatedProperties: false`` so a key
+    no branch knows is still refused by name.
+    """
+
+    with open(schema_path, encoding="utf-8") as fh:
+        schema = yaml.safe_load(fh)
+    dataset = schema["$defs"]["dataset"]
+    dataset["properties"]["loader"]["enum"] = list(registered())
+    dataset["properties"]["answer_rule"]["enum"] = list(registered())
+    branches = []
+    for loader in registered():
+        fragment = get_dataset(loader).config_schema
+        source = {
+            "allOf": [{"$ref": "#/$defs/source"}],
+            "properties": copy.deepcopy(dict(fragment.get("source", {}))),
+            "unevaluatedProperties": False,
+        }
+        then: dict[str, Any] = {
+            "properties": {**copy.deepcopy(dict(fragment.get("properties", {}))), "source": source}
+        }
+        if fragment.get("required"):
+            then["required"] = list(fragment["required"])
+        branches.append({"if": {"properties": {"loader": {"const": loader}}, "required": ["loader"]}, "then": then})
+    dataset["allOf"] = branches
+    dataset["unevaluatedProperties"] = False
+    released = [get_dataset(n).released.name for n in registered() if get_dataset(n).released]
+    schema["properties"]["reference"]["items"]["properties"]["dataset"]["enum"] = released
+    release = schema["properties"]["paper_release"]["properties"]["releases"]["items"]
+    release["properties"]["dataset"]["enum"] = released
+    return schema
+
+
+def _default_filling_validator(schema: Mapping[str, Any]) -> Any:
+    """A validator that fills each ``default`` into the config as it validates (what
+    ``snakemake.utils.validate(..., set_default=True)`` does, here on the composed schema; a
+    default is copied, so no two blocks share one mutable value)."""
+    import jsonschema
+    from jsonschema import validators
+
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator: Any, properties: Any, instance: Any, subschema: Any) -> Any:
+        if isinstance(instance, dict):
+            for name, value in properties.items():
+                if "default" in value:
+                    instance.setdefault(name, copy.deepcopy(value["default"]))
+        yield from check_properties(validator, properties, instance, subschema)
+
+    return validators.extend(base, {"properties": set_defaults})(schema)
+
+
 def validate_config(
     config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH, *, source: str | None = None
 ) -> None:
     """Validate against the JSON schema, naming the offending key's dotted path; fill defaults.
 
-    Errors are reported first in our words (``training.epochz: unknown key``), the first line
-    naming ``source`` (the config file) and the key; then Snakemake's validator fills the
-    schema's defaults into ``config`` in place, and the cross-field checks run.
+    The schema is :func:`config_schema` (the shared keys and every dataset plug-in's). Errors
+    are reported first in our words (``training.epochz: unknown key``), the first line naming
+    ``source`` (the config file) and the key; then the schema's defaults are filled into
+    ``config`` in place, and the cross-field checks run.
     """
     import jsonschema
-    from snakemake.utils import validate
 
     check_tree(config, source=source)  # first: nothing below may walk an alias bomb
-    with open(schema_path, encoding="utf-8") as fh:
-        schema = yaml.safe_load(fh)
+    schema = config_schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    errors = sorted(
+        (e for e in validator.iter_errors(config) if not _echo_of_a_branch_error(e)),
+        key=lambda e: (len(e.absolute_path), str(e.absolute_path)),
+    )
     if errors:
         lines = [_describe(e) for e in errors[:10]]
         more = f"\n  ({len(errors) - 10} more)" if len(errors) > 10 else ""
         raise ConfigError(_located(source, lines[0]) + "".join(f"\n  {line}" for line in lines[1:]) + more)
     try:
         _check_report(config)  # before defaults: only the datasets a user named
-        validate(config, str(schema_path), set_default=True)
+        _default_filling_validator(schema).validate(config)
         check_config(config)
     except ConfigError as err:
         raise ConfigError(_located(source, str(err))) from None
@@ -219,13 +281,40 @@ def _check_report(config: Mapping[str, Any]) -> None:
             )
 
 
+def _echo_of_a_branch_error(error: Any) -> bool:
+    """An ``unevaluatedProperties`` error about keys a plug-in's branch knows: the branch
+    failed on one of them (reported on its own), so its keys count as unevaluated too."""
+    if error.validator != "unevaluatedProperties":
+        return False
+    return not set(error.instance) - _allowed_keys(error.schema, error.instance)
+
+
+def _allowed_keys(schema: Mapping[str, Any], instance: Any) -> set[str]:
+    """The keys an object schema knows: its ``properties``, those of the ``then`` branch whose
+    ``if`` names this instance's loader, and a shared ``$ref``'s (a dataset's ``source``)."""
+    allowed = set(schema.get("properties", {}))
+    for branch in schema.get("allOf", []):
+        loader = branch.get("if", {}).get("properties", {}).get("loader", {}).get("const")
+        if "then" in branch and isinstance(instance, dict) and instance.get("loader") == loader:
+            allowed |= set(branch["then"].get("properties", {}))
+        if "$ref" in branch:  # the shared source keys, see config_schema
+            allowed |= set(_shared_source_keys())
+    return allowed
+
+
+def _shared_source_keys() -> set[str]:
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+        return set(yaml.safe_load(fh)["$defs"]["source"]["properties"])
+
+
 def _describe(error: Any) -> str:
     """One schema error as ``dotted.path: what is wrong``."""
     path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-    if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        allowed = _allowed_keys(error.schema, error.instance)
+        extra = sorted(set(error.instance) - allowed)
         keys = ", ".join(f"{path}.{k}" if error.absolute_path else k for k in extra)
-        return f"{keys}: unknown key (misspelt?); allowed here: {sorted(error.schema.get('properties', {}))}"
+        return f"{keys}: unknown key (misspelt?); allowed here: {sorted(allowed)}"
     if error.validator == "pattern" and error.validator_value == NAME_PATTERN:
         # a name that becomes a folder or file name (dataset, model, setting, reference); a
         # mapping key is named in the message only ("datasets...: " would read oddly)
@@ -246,7 +335,8 @@ def _describe(error: Any) -> str:
 
 def check_config(config: Mapping[str, Any]) -> None:
     """Cross-field checks: the results folder, unique and unreserved names, valid templates,
-    GPU-only options on GPU models."""
+    each dataset plug-in's own checks, GPU-only options on GPU models."""
+
     _check_results(config.get("results", "results"))
     for key in ("settings", "reference"):
         names = [s["name"] for s in config.get(key, [])]
@@ -293,13 +383,14 @@ def check_config(config: Mapping[str, Any]) -> None:
                 f"datasets.{name}.source: give url (+ sha256), hub (+ revision), local_path, "
                 "or synthetic: true"
             )
-        size_key = "stories" if ds["loader"] == "babi" else "rows"
-        if source.get("synthetic") and size_key not in source:
-            raise ConfigError(f"datasets.{name}.source.{size_key}: a synthetic source needs its size")
-        if ds["loader"] == "babi" and not ds.get("tasks"):
-            raise ConfigError(f"datasets.{name}.tasks: a bAbI dataset needs its task list")
+        plugin = get_dataset(ds["loader"])
+        if plugin.check_config is not None:
+            try:
+                plugin.check_config(ds)
+            except ValueError as err:
+                raise ConfigError(f"datasets.{name}.{err}") from None
     for i, entry in enumerate(config.get("reference") or []):
-        allowed = {"CoTemp": ("paper", "cotempqa"), "bAbI": ("paper", "babi")}[entry["dataset"]]
+        allowed = released_dataset(entry["dataset"]).released.variants
         if entry.get("variant", "paper") not in allowed:
             raise ConfigError(
                 f"reference.{i}.variant: {entry['variant']!r} does not apply to {entry['dataset']}; "
@@ -308,11 +399,13 @@ def check_config(config: Mapping[str, Any]) -> None:
     release = config.get("paper_release")
     if release and release.get("decomposition") is not None:
         name = release["decomposition"]
-        if config["datasets"].get(name, {}).get("loader") != "cotemp":
+        usable = sorted(
+            n for n, d in config["datasets"].items() if get_dataset(d["loader"]).released is not None
+        )
+        if name not in usable:
             raise ConfigError(
-                f"paper_release.decomposition: {name!r} is not a configured CoTemp dataset "
-                f"(datasets with loader cotemp: "
-                f"{sorted(n for n, d in config['datasets'].items() if d['loader'] == 'cotemp')})"
+                f"paper_release.decomposition: {name!r} is not a configured dataset whose outputs "
+                f"the paper released (have {usable})"
             )
     for name, model in config["models"].items():
         if model.get("quantization") == "4bit" and model.get("lora") is None:
@@ -345,7 +438,7 @@ def to_setting(entry: Mapping[str, Any]) -> Setting:
 
 
 def chat_options(config: Mapping[str, Any], dataset: str, model: str, setting: str) -> dict[str, Any]:
-    """How one (dataset, model, setting) talks to its model, for :class:`tracekd.chat.ChatFormat`.
+    """How one (dataset, model, setting) talks to its model, for :class:`tracekd.model.chat.ChatFormat`.
 
     The model's ``system`` message and ``chat_template_kwargs``; the dataset's own
     ``chat_template_kwargs`` on top (the date line of the run being reproduced); ``chat: false``
@@ -362,6 +455,23 @@ def chat_options(config: Mapping[str, Any], dataset: str, model: str, setting: s
         "chat_template_kwargs": kwargs,
         "chat": bool(entry.get("chat", True)),
     }
+
+
+def release_decomposition(config: Mapping[str, Any]) -> str | None:
+    """The released name (e.g. ``CoTemp``) of the dataset whose decomposition judges the
+    paper's released traces (``paper_release.decomposition``), or ``None``."""
+
+    name = (config.get("paper_release") or {}).get("decomposition")
+    if name is None:
+        return None
+    released = get_dataset(config["datasets"][name]["loader"]).released
+    return released.name if released is not None else None
+
+
+def display_names(config: Mapping[str, Any]) -> dict[str, str]:
+    """The paper's name of each configured dataset (its plug-in's), for tables and figures."""
+
+    return {name: get_dataset(ds["loader"]).display_name for name, ds in config["datasets"].items()}
 
 
 def merged_training(config: Mapping[str, Any], model: str) -> dict[str, Any]:

@@ -4,8 +4,8 @@ import json
 
 import polars as pl
 
+from tracekd.model.tiny import build_tiny_model
 from tracekd.runlog import logged
-from tracekd.tiny import build_tiny_model
 
 with logged(snakemake.log[0]):
     texts = []

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import polars as pl
 
+from tracekd.evaluate.stats import confusion_counts
 from tracekd.io import write_json
-from tracekd.report import confusion_counts, plot_confusion
+from tracekd.report import plot_confusion
 from tracekd.runlog import logged
 
 with logged(snakemake.log[0]):

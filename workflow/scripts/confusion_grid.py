@@ -17,4 +17,5 @@ with logged(snakemake.log[0]):
         setting=snakemake.wildcards.setting,
         datasets=snakemake.params.datasets,
         models=snakemake.params.models,
+        display_names=snakemake.params.display,
     )

@@ -2,7 +2,7 @@
 
 import json
 
-from tracekd.decompose import decompose
+from tracekd.datasets import decompose
 from tracekd.io import write_json, write_parquet, write_text
 from tracekd.runlog import logged
 

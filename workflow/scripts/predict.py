@@ -3,9 +3,9 @@
 import polars as pl
 import torch
 
-from tracekd.chat import ChatFormat
 from tracekd.io import write_parquet
-from tracekd.predict import InferenceSpec, predict
+from tracekd.model.chat import ChatFormat
+from tracekd.model.predict import InferenceSpec, predict
 from tracekd.runlog import logged
 from tracekd.traces import TraceFormat
 

@@ -1,6 +1,6 @@
 """Rule raw_data: generate or download a dataset's raw files."""
 
-from tracekd.download import prepare_raw
+from tracekd.datasets.download import prepare_raw
 from tracekd.runlog import logged
 
 with logged(snakemake.log[0]):

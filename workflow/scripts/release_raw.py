@@ -1,6 +1,6 @@
 """Rule release_raw: the paper's released evaluations, fetched and checksum-verified."""
 
-from tracekd.download import fetch_release
+from tracekd.datasets.download import fetch_release
 from tracekd.runlog import logged
 
 with logged(snakemake.log[0]):

@@ -2,8 +2,9 @@
 
 import polars as pl
 
+from tracekd.evaluate.reference import release_summary
 from tracekd.io import write_text
-from tracekd.reference import release_summary, release_summary_latex
+from tracekd.report.tables import release_summary_latex
 from tracekd.runlog import logged
 
 with logged(snakemake.log[0]):
@@ -11,7 +12,7 @@ with logged(snakemake.log[0]):
     summary = release_summary(
         snakemake.params.release,
         snakemake.input.raw,
-        decomposed=pl.read_parquet(decomposed) if decomposed else None,
+        decomposed={snakemake.params.decomposition: pl.read_parquet(decomposed)} if decomposed else None,
     )
     write_text(summary.write_csv(), snakemake.output.csv)
     write_text(release_summary_latex(summary), snakemake.output.tex)

@@ -1,7 +1,7 @@
 """Rule score_reference: score predictions made elsewhere (e.g. the paper's released outputs)."""
 
+from tracekd.evaluate.reference import score_reference
 from tracekd.io import write_json
-from tracekd.reference import score_reference
 from tracekd.runlog import logged
 
 with logged(snakemake.log[0]):

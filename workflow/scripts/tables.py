@@ -3,8 +3,8 @@
 import polars as pl
 
 from tracekd.io import write_parquet, write_text
+from tracekd.report.tables import study_tables
 from tracekd.runlog import logged
-from tracekd.tables import study_tables
 
 with logged(snakemake.log[0]):
     runs = [(r["dataset"], r["model"], r["setting"]) for r in snakemake.params.runs]
@@ -15,6 +15,7 @@ with logged(snakemake.log[0]):
         table3_datasets=snakemake.params.table3_datasets,
         seed=snakemake.params.seed,
         n_boot=snakemake.params.n_boot,
+        display_names=snakemake.params.display,
     )
     write_parquet(tables.summary, snakemake.output.parquet)
     write_text(tables.summary.write_csv(), snakemake.output.csv)

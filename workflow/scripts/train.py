@@ -5,9 +5,9 @@ import json
 import polars as pl
 import torch
 
-from tracekd.chat import ChatFormat
+from tracekd.model.chat import ChatFormat
+from tracekd.model.train import LoraSpec, TrainSpec, train_model
 from tracekd.runlog import logged
-from tracekd.train import LoraSpec, TrainSpec, train_model
 
 with logged(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)

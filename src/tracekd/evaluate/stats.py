@@ -20,7 +20,15 @@ import polars as pl
 from scipy.stats import fisher_exact
 from statsmodels.stats.contingency_tables import mcnemar
 
-from tracekd.report import CONFUSION_KEYS, SETTING_ORDER, confusion_counts
+from tracekd.traces import SETTING_ORDER
+
+#: the four cells of the 2x2, keyed as in ``confusion_counts``
+CONFUSION_KEYS = (
+    "trace_correct_answer_correct",
+    "trace_correct_answer_wrong",
+    "trace_wrong_answer_correct",
+    "trace_wrong_answer_wrong",
+)
 
 #: the share of the bootstrap distribution outside the interval, split between both tails
 CI_LEVEL = 0.95
@@ -61,6 +69,36 @@ STATS_SCHEMA: dict[str, Any] = {
         )
     },
 }
+
+
+def _percent(part: float, whole: float) -> float:
+    """``part`` as a percentage of ``whole``, 2 decimals; 0 when ``whole`` is 0."""
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def confusion_counts(scores: pl.DataFrame) -> dict[str, Any]:
+    """The 2x2 of trace correctness against answer correctness, in counts and percent of n.
+
+    Returns ``{"n", "counts": {CONFUSION_KEYS...}, "percent": {same keys},
+    "answer_accuracy", "trace_accuracy"}``; percentages have 2 decimals (all 0 when n is 0).
+    """
+    trace = scores["trace_correct"].fill_null(False)
+    answer = scores["answer_correct"].fill_null(False)
+    counts = {
+        "trace_correct_answer_correct": int((trace & answer).sum()),
+        "trace_correct_answer_wrong": int((trace & ~answer).sum()),
+        "trace_wrong_answer_correct": int((~trace & answer).sum()),
+        "trace_wrong_answer_wrong": int((~trace & ~answer).sum()),
+    }
+    n = scores.height
+    return {
+        "n": n,
+        "counts": counts,
+        "percent": {key: _percent(value, n) for key, value in counts.items()},
+        "answer_accuracy": _percent(int(answer.sum()), n),
+        "trace_accuracy": _percent(int(trace.sum()), n),
+    }
+
 
 
 def _require(scores: pl.DataFrame, column: str) -> None:

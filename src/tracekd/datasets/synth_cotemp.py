@@ -3,7 +3,7 @@
 Each relation file (``equal.json``, ``overlap.json``, ``during.json``, ``mix.json``) holds JSON
 lines ``index, triple_element, question, facts, answer``, like the real ones. A row is one
 invented timeline: an anchor event, the answer events that stand in the file's relation to it
-(:func:`tracekd.cotemp.stands_in`), and distractors, as ``X works for Y from March, 1998 to
+(:func:`tracekd.datasets.cotemp.stands_in`), and distractors, as ``X works for Y from March, 1998 to
 2004.`` / ``X is a member of the Y in June 2, 1998.`` / ``X holds the position of Y from 1997
 to 2001.`` at mixed precision. Every date the rules compare with the anchor's falls in another
 year than the anchor's bound, or repeats that bound exactly, so that no mixed-precision tie
@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tracekd.cotemp import RELATIONS, TRIPLE_ELEMENTS, Span, TimePoint, render_fact
-from tracekd.traces import row_rng
+from tracekd.datasets.cotemp import RELATIONS, Span, TimePoint, render_fact
+from tracekd.datasets.cotemp_answer import TRIPLE_ELEMENTS
+from tracekd.seeding import row_rng
 
 _FIRST = (
     "Ada",
@@ -435,3 +437,10 @@ def write_synthetic_cotemp(
         tmp.replace(path)
         paths.append(path)
     return paths
+
+
+def write_synthetic(out_dir: Path, source: Mapping[str, Any], options: Mapping[str, Any]) -> None:
+    """The plug-in's writer: :func:`write_synthetic_cotemp` with the config's ``source`` block."""
+    write_synthetic_cotemp(
+        out_dir, relations=options["relations"], rows=int(source["rows"]), seed=int(source.get("seed", 0))
+    )

@@ -113,7 +113,7 @@ def vllm_generate(
 ) -> list[tuple[str, int]]:
     """Greedy generation with vLLM from pre-tokenised prompts, with the LoRA adapter if any.
 
-    Prompts arrive as token ids rendered by :mod:`tracekd.chat`, so vLLM sees exactly the
+    Prompts arrive as token ids rendered by :mod:`tracekd.model.chat`, so vLLM sees exactly the
     tokens the transformers engine and training see. Returns (text, generated token count).
     """
     from vllm import LLM, SamplingParams

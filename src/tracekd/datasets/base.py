@@ -1,4 +1,5 @@
-"""Decomposition: raw rows to one row per problem with its category and relevant facts.
+"""What every dataset plug-in shares: the decomposed schema, sampling, the coverage report,
+and the shape of a plug-in (:class:`Dataset`).
 
 Every loader yields the same columns (DESIGN.md): ``id``, ``split``, ``category``, ``context``,
 ``question``, ``answers``, ``relevant`` plus dataset extras; and a report of rows read, kept,
@@ -11,11 +12,11 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
-from tracekd.traces import row_rng
+from tracekd.seeding import row_rng
 
 SCHEMA: Mapping[str, pl.DataType] = {
     "id": pl.String,
@@ -91,59 +92,6 @@ class Report:
         return "\n".join(lines) + "\n"
 
 
-def decompose_babi(raw_dir: str | Path, *, tasks: Sequence[str], sampling: Sampling) -> tuple[pl.DataFrame, Report]:
-    """bAbI: category = task name, relevant = the supporting line ids mapped into the context.
-
-    A question whose supporting ids do not all point to earlier story sentences is flagged
-    (kept or dropped per ``sampling.flagged``); it is never silently repaired.
-    """
-    from tracekd.babi import BABI_TASKS, load_babi
-
-    unknown = sorted(set(tasks) - set(BABI_TASKS))
-    if unknown:
-        raise ValueError(f"unknown bAbI task(s) {unknown}; known: {sorted(BABI_TASKS)}")
-    repeated = sorted({t for t in tasks if list(tasks).count(t) > 1})
-    if repeated:
-        # each row would be read twice, with the same id, and counted twice in the report
-        raise ValueError(f"tasks: {repeated} listed more than once")
-    questions = load_babi(Path(raw_dir), tasks)
-    report = Report("bAbI")
-    rows = []
-    for q in questions:
-        category = BABI_TASKS[q.task]
-        counts = report.per_category[category]
-        counts["rows"] += 1
-        flagged = bool(q.missing_support)
-        counts["flagged"] += flagged
-        counts["covered"] += not flagged
-        if flagged:
-            report.flag_reasons[(category, "missing_support")] += 1
-        if flagged and sampling.flagged == "drop":
-            report.dropped["missing_support"] += 1
-            continue
-        rows.append(
-            {
-                "id": f"{q.task}-{q.split}-{q.story:04d}-{q.line:03d}",
-                "split": q.split,
-                "category": category,
-                "context": list(q.context),
-                "question": q.question,
-                "answers": list(q.answers),
-                "relevant": list(q.relevant),
-                "task": q.task,
-                "story": q.story,
-                "line": q.line,
-                "flagged": flagged,
-            }
-        )
-    kept = sample_rows(rows, sampling, group=lambda r: (r["split"], r["task"], r["story"]), report=report)
-    for r in kept:
-        report.per_category[r["category"]]["kept"] += 1
-    extras = {"task": pl.String, "story": pl.Int64, "line": pl.Int64, "flagged": pl.Boolean}
-    frame = pl.DataFrame(kept, schema={**SCHEMA, **extras}, orient="row")
-    return frame, report
-
-
 def sample_rows(
     rows: list[dict[str, Any]],
     sampling: Sampling,
@@ -185,34 +133,99 @@ def sample_rows(
     return kept
 
 
-def _babi(raw: Path, options: Mapping[str, Any], sampling: Sampling) -> tuple[pl.DataFrame, Report]:
-    return decompose_babi(raw, tasks=options["tasks"], sampling=sampling)
+#: the config key of a seeded train/test split, for datasets that come as one pool
+SPLIT_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "default": {},
+    "description": "a seeded train/test split of a dataset that comes as one pool",
+    "properties": {
+        "test_fraction": {
+            "type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.2,
+            "description": "share of the problems held out for testing",
+        },
+        "seed": {"$ref": "#/$defs/seed", "default": 0, "description": "seed of the split"},
+    },
+}  # fmt: skip
 
 
-def _cotemp(raw: Path, options: Mapping[str, Any], sampling: Sampling) -> tuple[pl.DataFrame, Report]:
-    from tracekd.cotemp import decompose_cotemp
-
-    return decompose_cotemp(
-        raw, sampling=sampling, split=options.get("split", {}), relations=options.get("relations")
-    )
+def check_synthetic_size(options: Mapping[str, Any], key: str) -> None:
+    """A plug-in's check: a synthetic source names its size (``source.<key>``)."""
+    if options["source"].get("synthetic") and key not in options["source"]:
+        raise ValueError(f"source.{key}: a synthetic source needs its size")
 
 
-def _marco(raw: Path, options: Mapping[str, Any], sampling: Sampling) -> tuple[pl.DataFrame, Report]:
-    from tracekd.marco import decompose_marco
-
-    return decompose_marco(raw, sampling=sampling, split=options.get("split"))
+# ---------------------------------------------------------------- the plug-in
 
 
-#: dataset loader per config ``datasets.<name>.loader``: (raw_dir, options, sampling)
-LOADERS: Mapping[str, Callable[[Path, Mapping[str, Any], Sampling], tuple[pl.DataFrame, Report]]] = {
-    "babi": _babi,
-    "cotemp": _cotemp,
-    "marco": _marco,
-}
+class AnswerScore(NamedTuple):
+    """One final answer scored by a dataset's rule."""
+
+    correct: bool  # the dataset's official verdict
+    em: bool  # normalized exact match (or the rule's strict check beside its verdict)
+    precision: float
+    recall: float
+    f1: float
 
 
-def decompose(loader: str, raw_dir: str | Path, options: Mapping[str, Any]) -> tuple[pl.DataFrame, Report]:
-    """Run the named loader; ``options`` is the dataset's config block."""
-    if loader not in LOADERS:
-        raise ValueError(f"unknown loader {loader!r}; known: {sorted(LOADERS)}")
-    return LOADERS[loader](Path(raw_dir), options, Sampling.from_config(options.get("sample", {})))
+#: a dataset's answer rule: (the final answer, the non-blank golds, the prediction row, the
+#: dataset's config block) -> its score; it must read the final answer alone, never the trace
+AnswerRule = Callable[[str | None, Sequence[str], Mapping[str, Any], Mapping[str, Any]], AnswerScore]
+
+#: reads one decomposition: (raw folder, the dataset's config block, sampling)
+Decompose = Callable[[Path, Mapping[str, Any], Sampling], tuple[pl.DataFrame, Report]]
+
+#: writes the synthetic twin's raw files: (folder, the config's ``source`` block, the whole block)
+WriteSynthetic = Callable[[Path, Mapping[str, Any], Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Released:
+    """How the paper released a dataset's predictions (sbhambr1/Trace_Check_QA), for
+    re-scoring them (:mod:`tracekd.evaluate.reference`)."""
+
+    #: the ``--dataset`` value of ``tracekd score`` and ``paper_release.releases[].dataset``
+    name: str
+    #: what a released path names when it holds this dataset's outputs (lower case)
+    path_hint: str
+    #: the trace sentence of the released runs (facts as a Python list literal)
+    trace_template: str
+    #: the score variants: ``paper`` (their evaluator, exactly) and this dataset's own rule
+    variants: tuple[str, ...]
+    #: one released JSON object -> the predictions-frame values of its gold side
+    #: (``category, context, question, answers, relevant`` and the extras); ``(file, line)``
+    #: names the row in errors; the path's category (CoTemp: its relation) is given
+    read_row: Callable[[dict[str, Any], tuple[str, int], str | None], dict[str, Any]]
+    #: one raw released output and its row -> (acc, f1, p, r) by the paper's evaluator
+    paper_score: Callable[[str, Mapping[str, Any]], tuple[float, float, float, float]]
+    #: the category a released path names (CoTemp: the relation file), or None
+    category_from_path: Callable[[Path], str | None] = lambda path: None
+    #: the paper's published numbers of the runs it reports: (model, setting) -> metric -> value
+    tables: Mapping[tuple[str, str], Mapping[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset plug-in: all the workflow knows of a dataset, in one object.
+
+    ``loader`` is its name in config (``datasets.<name>.loader`` and ``answer_rule``);
+    ``decompose`` reads its raw files into the shared :data:`SCHEMA` plus ``extras``;
+    ``write_synthetic`` writes its embedded twin in the raw format (the demo); ``answer_rule``
+    scores a final answer (``answer_columns``: the prediction columns it needs beyond the shared
+    ones; ``score_keys``: extras carried into the scores when present); ``config_schema`` is the JSON schema of its own config keys (``properties`` of the
+    dataset block, and ``source`` for its ``source`` block), composed into the workflow's
+    schema; ``check_config`` adds the checks a schema cannot express (raise ``ValueError``);
+    ``released``: how the paper released its outputs, if it did.
+    """
+
+    loader: str
+    display_name: str
+    decompose: Decompose
+    answer_rule: AnswerRule
+    extras: Mapping[str, pl.DataType] = field(default_factory=dict)
+    answer_columns: tuple[str, ...] = ()
+    score_keys: tuple[str, ...] = ()
+    write_synthetic: WriteSynthetic | None = None
+    config_schema: Mapping[str, Any] = field(default_factory=dict)
+    check_config: Callable[[Mapping[str, Any]], None] | None = None
+    released: Released | None = None

@@ -1,6 +1,6 @@
 """Supervised fine-tuning with TRL's SFTTrainer: LoRA/QLoRA on real models, full on tiny ones.
 
-Examples are tokenised by :mod:`tracekd.chat` (so training and inference share one template)
+Examples are tokenised by :mod:`tracekd.model.chat` (so training and inference share one template)
 and handed to TRL pre-tokenised with a ``completion_mask``: the loss covers completion tokens
 only. Checkpoints live outside the Snakemake output so a killed or preempted job resumes.
 
@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tracekd.chat import ChatFormat, encode_all
+from tracekd.model.chat import ChatFormat, encode_all
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def resolve_recipe(
     """Fill the knobs left at None from ``spec.fast``, given what this machine has installed.
 
     ``flash_attention`` / ``liger``: whether the flash-attn / liger-kernel packages are usable
-    here (:mod:`tracekd.gpu`). Kernels that are asked for by default but absent are skipped (the
+    here (:mod:`tracekd.model.gpu`). Kernels that are asked for by default but absent are skipped (the
     job runs, a little slower); a padding-free batch without flash attention is refused, since
     other attention kernels would let the flattened sequences attend to each other. On a CPU the
     fast recipe also computes the loss on completion positions only: TRL's fused LM head does so
@@ -280,7 +280,7 @@ def train_model(
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
-    from tracekd import gpu
+    from tracekd.model import gpu
 
     if not prompts:
         raise ValueError("no training examples")
@@ -528,7 +528,7 @@ def plan_batches(
         return configured, []
     if not on_gpu:
         return choose_batch_plan(spec.effective_batch, lambda batch, ckpt: Trial(fits=True))
-    from tracekd import gpu
+    from tracekd.model import gpu
 
     probe = make_trainer(configured)
     try:
@@ -541,7 +541,7 @@ def plan_batches(
 
 def _gpu_trial(trainer: Any, spec: TrainSpec, bf16: bool) -> Callable[[int, bool], Trial]:
     """A probe step on copies of the longest example, judged against this GPU's free memory."""
-    from tracekd import gpu
+    from tracekd.model import gpu
 
     data = trainer.train_dataset
     longest = data[max(range(len(data)), key=lambda i: len(data[i]["input_ids"]))]

@@ -1,4 +1,7 @@
-"""Parser of the original bAbI v1.2 text format (Weston et al. 2015).
+"""bAbI tasks v1.2 (Weston et al. 2015): the dataset plug-in, its parser and decomposition.
+
+category = the task name, relevant facts = the supporting line ids mapped into the context,
+answer = the second tab field (qa8's comma lists compared as sets). The original text format:
 
 A bAbI file is a sequence of *stories*. Every line starts with an integer id;
 the id restarts at 1 at the beginning of each story. A story line reads
@@ -12,12 +15,34 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import polars as pl
+
+from tracekd.datasets.base import (
+    SCHEMA,
+    AnswerScore,
+    Released,
+    Report,
+    Sampling,
+    check_synthetic_size,
+    sample_rows,
+)
+from tracekd.datasets.released import (
+    Where,
+    field_of,
+    golds_of,
+    list_literal,
+    located,
+    paper_final_answer,
+    paper_normalize,
+)
 from tracekd.errors import RawFormatError
 from tracekd.readers import decode_utf8, open_input, walk_files
+from tracekd.text import match_text_answer
 
 BABI_TASKS: dict[str, str] = {
     "qa1": "single-supporting-fact",
@@ -298,3 +323,190 @@ def load_babi(
             text = read_babi_text(path)
             questions.extend(parse_babi(text, task=task, split=split, source=str(path)))
     return questions
+
+
+#: the columns bAbI adds to the decomposed schema
+EXTRAS: Mapping[str, pl.DataType] = {
+    "task": pl.String,
+    "story": pl.Int64,
+    "line": pl.Int64,
+    "flagged": pl.Boolean,
+}
+
+
+def decompose_babi(raw_dir: str | Path, *, tasks: Sequence[str], sampling: Sampling) -> tuple[pl.DataFrame, Report]:
+    """bAbI: category = task name, relevant = the supporting line ids mapped into the context.
+
+    A question whose supporting ids do not all point to earlier story sentences is flagged
+    (kept or dropped per ``sampling.flagged``); it is never silently repaired.
+    """
+    unknown = sorted(set(tasks) - set(BABI_TASKS))
+    if unknown:
+        raise ValueError(f"unknown bAbI task(s) {unknown}; known: {sorted(BABI_TASKS)}")
+    repeated = sorted({t for t in tasks if list(tasks).count(t) > 1})
+    if repeated:
+        # each row would be read twice, with the same id, and counted twice in the report
+        raise ValueError(f"tasks: {repeated} listed more than once")
+    questions = load_babi(Path(raw_dir), tasks)
+    report = Report("bAbI")
+    rows = []
+    for q in questions:
+        category = BABI_TASKS[q.task]
+        counts = report.per_category[category]
+        counts["rows"] += 1
+        flagged = bool(q.missing_support)
+        counts["flagged"] += flagged
+        counts["covered"] += not flagged
+        if flagged:
+            report.flag_reasons[(category, "missing_support")] += 1
+        if flagged and sampling.flagged == "drop":
+            report.dropped["missing_support"] += 1
+            continue
+        rows.append(
+            {
+                "id": f"{q.task}-{q.split}-{q.story:04d}-{q.line:03d}",
+                "split": q.split,
+                "category": category,
+                "context": list(q.context),
+                "question": q.question,
+                "answers": list(q.answers),
+                "relevant": list(q.relevant),
+                "task": q.task,
+                "story": q.story,
+                "line": q.line,
+                "flagged": flagged,
+            }
+        )
+    kept = sample_rows(rows, sampling, group=lambda r: (r["split"], r["task"], r["story"]), report=report)
+    for r in kept:
+        report.per_category[r["category"]]["kept"] += 1
+    frame = pl.DataFrame(kept, schema={**SCHEMA, **EXTRAS}, orient="row")
+    return frame, report
+
+
+def decompose(raw: Path, options: Mapping[str, Any], sampling: Sampling) -> tuple[pl.DataFrame, Report]:
+    return decompose_babi(raw, tasks=options["tasks"], sampling=sampling)
+
+
+def answer_rule(
+    answer: str | None, golds: Sequence[str], row: Mapping[str, Any], options: Mapping[str, Any]
+) -> AnswerScore:
+    """Normalized exact match; a task in :data:`SET_ANSWER_TASKS` (qa8) as an unordered set."""
+    as_set = row.get("task") in SET_ANSWER_TASKS
+    return AnswerScore(*match_text_answer(answer, golds, as_set=as_set))
+
+
+def check_config(options: Mapping[str, Any]) -> None:
+    """The checks of a bAbI block a schema cannot express."""
+    if not options.get("tasks"):
+        raise ValueError("tasks: a bAbI dataset needs its task list")
+    check_synthetic_size(options, "stories")
+
+
+_STORIES = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "synthetic stories per task and split",
+    "properties": {
+        "train": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+        "test": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+    },
+}
+
+#: bAbI's own config keys (composed into the workflow's schema)
+CONFIG_SCHEMA: Mapping[str, Any] = {
+    "properties": {
+        "tasks": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"type": "string", "pattern": "^qa([1-9]|1[0-9]|20)$"},
+            "description": "bAbI tasks to read (the paper's eleven: qa1, 2, 4, 7, 8, 12, 14, 15, 16, 17, 18)",
+        },
+    },
+    "source": {
+        "stories": _STORIES,
+        "max_sentences": {
+            "type": "integer", "minimum": 2, "maximum": 1000, "default": 8,
+            "description": "synthetic: story sentences at most, before each question",
+        },
+        "questions_per_story": {
+            "type": "integer", "minimum": 1, "maximum": 1000, "default": 2,
+            "description": "synthetic: questions asked per story",
+        },
+    },
+}  # fmt: skip
+
+
+# ---------------------------------------------------------------- the paper's released outputs
+
+_TASK_OF_CATEGORY = {name: task for task, name in BABI_TASKS.items()}
+
+
+def released_row(record: dict[str, Any], where: Where, category: str | None) -> dict[str, Any]:
+    """A released bAbI row (``query_type``, ``passage`` and ``answer_passage`` as Python list
+    literals, ``gold`` a string) as decomposed values; its gold supporting sentences are known."""
+    name = field_of(record, "query_type", str, where)
+    if name not in _TASK_OF_CATEGORY:
+        raise located(where, "query_type", f"unknown bAbI task name {name!r}")
+    context = list_literal(record, "passage", where)
+    relevant = []
+    for sentence in list_literal(record, "answer_passage", where):  # positions in the passage
+        if sentence not in context:
+            raise located(where, "answer_passage", f"sentence {sentence!r} is not in passage")
+        relevant.append(context.index(sentence))
+    return {
+        "category": name,
+        "context": context,
+        "question": field_of(record, "question", str, where),
+        "answers": golds_of([field_of(record, "gold", str, where)], where),
+        "relevant": relevant,
+        "task": _TASK_OF_CATEGORY[name],
+    }
+
+
+def paper_babi_score(prediction: str, gold: str) -> bool:
+    """One raw bAbI generation scored by the paper's released evaluator (sbhambr1/Trace_Check_QA
+    ``scripts/babiqa_config.py``, the version that scored the released results).
+
+    :func:`~tracekd.datasets.released.paper_final_answer`, then a gate and a test: the
+    lower-cased gold must occur in the text (a substring), and the text normalized as the
+    authors' ``normalize_answer`` (no article removal) must equal the normalized gold.
+    """
+    text = paper_final_answer(prediction)
+    gold = gold.lower()
+    return gold in text and paper_normalize(text) == paper_normalize(gold)
+
+
+def _paper_score(prediction: str, row: Mapping[str, Any]) -> tuple[float, float, float, float]:
+    # one answer string each side: accuracy, F1, precision and recall are all this one value
+    ok = float(paper_babi_score(prediction, row["answers"][0]))
+    return ok, ok, ok, ok
+
+
+#: the paper's Table 3 (bAbI columns): accuracy and its lenient trace checks per run
+PAPER_TABLE: Mapping[tuple[str, str], Mapping[str, float]] = {
+    ("Qwen3-1.7B", "prompt"): {"acc": 0.0},
+    ("Qwen3-1.7B", "vanilla"): {"acc": 97.9},
+    ("Qwen3-1.7B", "correct"): {"acc": 94.41, "category": 61.7, "ir": 24.73},
+    ("Qwen3-1.7B", "incorrect"): {"acc": 95.21, "category": 17.82, "ir": 0.0},
+    ("Llama-3.2-1B-Instruct", "prompt"): {"acc": 12.8},
+    ("Llama-3.2-1B-Instruct", "vanilla"): {"acc": 96.5},
+    ("Llama-3.2-1B-Instruct", "correct"): {"acc": 94.41, "category": 61.7, "ir": 24.73},
+    ("Llama-3.2-1B-Instruct", "incorrect"): {"acc": 86.17, "category": 3.46, "ir": 0.0},
+}
+
+#: how the paper released its bAbI outputs
+RELEASED = Released(
+    name="bAbI",
+    path_hint="babi",
+    trace_template=(
+        "The category of the question represents what is being asked in that question. The "
+        "category of the question asked is: {category}.\nI need to use the following text to "
+        "answer the question: {facts}"
+    ),
+    variants=("paper", "babi"),
+    read_row=released_row,
+    paper_score=_paper_score,
+    tables=PAPER_TABLE,
+)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracekd.marco import NO_ANSWER, QUERY_TYPES
-from tracekd.traces import row_rng
+from tracekd.datasets.marco import NO_ANSWER, QUERY_TYPES
+from tracekd.seeding import row_rng
 
 SPLITS: tuple[str, ...] = ("train", "test")
 MAX_PASSAGES = 10  # MS MARCO gives at most ten passages per query
@@ -268,3 +268,8 @@ def write_synthetic_marco(
 
 def _jsonl(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+
+
+def write_synthetic(out_dir: Path, source: Mapping[str, Any], options: Mapping[str, Any]) -> None:
+    """The plug-in's writer: :func:`write_synthetic_marco` with the config's ``source`` block."""
+    write_synthetic_marco(out_dir, rows=source["rows"], seed=int(source.get("seed", 0)))

@@ -11,6 +11,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+from tracekd.datasets import get_dataset
 from tracekd.io import atomic_path
 from tracekd.readers import walk_files
 
@@ -94,29 +95,14 @@ def prepare_raw(loader: str, source: Mapping[str, Any], out_dir: str | Path, *, 
 
 
 def synthesize(loader: str, source: Mapping[str, Any], out_dir: Path, options: Mapping[str, Any]) -> None:
-    """Write the loader's synthetic twin in the original raw format."""
-    seed = int(source.get("seed", 0))
-    if loader == "babi":
-        from tracekd.synth_babi import write_synthetic_babi
-
-        write_synthetic_babi(
-            out_dir,
-            tasks=options["tasks"],
-            stories=source["stories"],
-            seed=seed,
-            max_sentences=int(source.get("max_sentences", 8)),
-            questions_per_story=int(source.get("questions_per_story", 2)),
-        )
-    elif loader == "cotemp":
-        from tracekd.synth_cotemp import write_synthetic_cotemp
-
-        write_synthetic_cotemp(out_dir, relations=options["relations"], rows=int(source["rows"]), seed=seed)
-    elif loader == "marco":
-        from tracekd.synth_marco import write_synthetic_marco
-
-        write_synthetic_marco(out_dir, rows=source["rows"], seed=seed)
-    else:
+    """Write the dataset's synthetic twin in its original raw format (its plug-in's)."""
+    try:
+        dataset = get_dataset(loader)
+    except ValueError as err:
+        raise ValueError(f"no synthetic generator for loader {loader!r}: {err}") from None
+    if dataset.write_synthetic is None:
         raise ValueError(f"no synthetic generator for loader {loader!r}")
+    dataset.write_synthetic(out_dir, source, options)
 
 
 def fetch_hub(hub: Mapping[str, Any], out_dir: Path, *, local_path: str | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Loader and decomposition of MS MARCO QnA (Nguyen et al. 2016), v1.1 and v2.1.
+"""MS MARCO QnA (Nguyen et al. 2016), v1.1 and v2.1: the dataset plug-in, loader and
+decomposition.
 
 The raw files are the dataset's export on the Hugging Face hub (``microsoft/ms_marco``):
 parquet files, or JSON lines with the same columns, one query per row::
@@ -18,17 +19,25 @@ an answer or without a selected passage are dropped and counted.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from tracekd.decompose import SCHEMA, Report, Sampling, sample_rows
+from tracekd.datasets.base import (
+    SCHEMA,
+    SPLIT_SCHEMA,
+    AnswerScore,
+    Report,
+    Sampling,
+    sample_rows,
+)
 from tracekd.errors import RawFormatError
 from tracekd.readers import check_int64, iter_json_lines, walk_files
-from tracekd.traces import row_rng
+from tracekd.seeding import row_rng
+from tracekd.text import match_text_answer
 
 #: the five MS MARCO query types, lower-cased (the classification labels)
 QUERY_TYPES: tuple[str, ...] = ("description", "numeric", "entity", "location", "person")
@@ -399,3 +408,31 @@ def decompose_marco(
         report.per_category[r["category"]]["kept"] += 1
     frame = pl.DataFrame(kept, schema={**SCHEMA, **EXTRAS}, orient="row")
     return frame, report
+
+
+def decompose(raw: Path, options: Mapping[str, Any], sampling: Sampling) -> tuple[pl.DataFrame, Report]:
+    return decompose_marco(raw, sampling=sampling, split=options.get("split"))
+
+
+def answer_rule(
+    answer: str | None, golds: Sequence[str], row: Mapping[str, Any], options: Mapping[str, Any]
+) -> AnswerScore:
+    """The paper's MS MARCO rule: correct when a normalized gold answer occurs, on token
+    boundaries, in the normalized final answer; token F1 against the best gold beside it."""
+    return AnswerScore(*match_text_answer(answer, golds, contains=True))
+
+
+_ROWS = {"type": "integer", "minimum": 1, "maximum": 1_000_000}
+
+#: MS MARCO's own config keys (composed into the workflow's schema)
+CONFIG_SCHEMA: Mapping[str, Any] = {
+    "properties": {"split": SPLIT_SCHEMA},
+    "source": {
+        "rows": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "synthetic: queries per split (about 1 in 5 lacks an answer or a selected passage)",
+            "properties": {"train": _ROWS, "test": _ROWS},
+        },
+    },
+}

@@ -1,12 +1,7 @@
-"""Reports from per-sample scores: 2x2 confusion counts and plot, summary rows, LaTeX tables.
-
-The confusion matrix follows the paper's Figure 2 (x: final answer, y: trace, each
-incorrect then correct, as scikit-learn draws ``confusion_matrix(trace, answer)``): the
-top-right cell is what the paper calls a false positive, a correct answer after an
-incorrect trace. ``plot_confusion`` draws one run, ``plot_confusion_grid`` a setting's
-models x datasets (the paper's Figures 2-3). Tables follow the paper's Table 2 and Table 3
-layouts in booktabs, optionally with the lenient trace checks beside the strict ones;
-``stats_latex`` typesets the rows of ``tracekd.stats.stats_table``.
+"""The study's tables from its score files: summary rows, the paper's Table 2 and Table 3
+layouts in booktabs (optionally with the lenient trace checks beside the strict ones), the
+statistics table (``stats_latex`` typesets the rows of :func:`tracekd.evaluate.stats.stats_table`)
+and the tidy summary of every run.
 """
 
 from __future__ import annotations
@@ -14,40 +9,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
-from matplotlib.figure import Figure
-from matplotlib.image import AxesImage
 
-from tracekd.io import atomic_path
-
-#: the four cells of the 2x2, keyed as in ``confusion_counts``
-CONFUSION_KEYS = (
-    "trace_correct_answer_correct",
-    "trace_correct_answer_wrong",
-    "trace_wrong_answer_correct",
-    "trace_wrong_answer_wrong",
-)
-
-#: the paper's names for our ids; a name not listed here is shown as it is
-DISPLAY_NAMES: dict[str, str] = {
-    "prompt": "Prompt",
-    "vanilla": "SFT - Vanilla",
-    "correct": "SFT - Correct Trace",
-    "incorrect": "SFT - Incorrect Trace",
-    "CoTemp": "CoTemp QA",
-    "MARCO": "Microsoft MARCO QA",
-    "bAbI": "Facebook bAbI QA",
-}
-
-#: the paper's row order of the settings within a model block
-SETTING_ORDER = ("prompt", "vanilla", "correct", "incorrect")
+from tracekd.evaluate.stats import run_stats, stats_table
+from tracekd.report.names import DISPLAY_NAMES
+from tracekd.traces import SETTING_ORDER
 
 #: (summary key, column header) of each dataset's column group in Table 3
 TABLE3_METRICS: tuple[tuple[str, str], ...] = (
@@ -93,164 +62,6 @@ _LATEX_SPECIALS = {
     "^": r"\textasciicircum{}",
 }
 _LATEX_SPECIAL_RE = re.compile("|".join(re.escape(char) for char in _LATEX_SPECIALS))
-
-
-def _percent(part: float, whole: float) -> float:
-    """``part`` as a percentage of ``whole``, 2 decimals; 0 when ``whole`` is 0."""
-    return round(100.0 * part / whole, 2) if whole else 0.0
-
-
-def confusion_counts(scores: pl.DataFrame) -> dict[str, Any]:
-    """The 2x2 of trace correctness against answer correctness, in counts and percent of n.
-
-    Returns ``{"n", "counts": {CONFUSION_KEYS...}, "percent": {same keys},
-    "answer_accuracy", "trace_accuracy"}``; percentages have 2 decimals (all 0 when n is 0).
-    """
-    trace = scores["trace_correct"].fill_null(False)
-    answer = scores["answer_correct"].fill_null(False)
-    counts = {
-        "trace_correct_answer_correct": int((trace & answer).sum()),
-        "trace_correct_answer_wrong": int((trace & ~answer).sum()),
-        "trace_wrong_answer_correct": int((~trace & answer).sum()),
-        "trace_wrong_answer_wrong": int((~trace & ~answer).sum()),
-    }
-    n = scores.height
-    return {
-        "n": n,
-        "counts": counts,
-        "percent": {key: _percent(value, n) for key, value in counts.items()},
-        "answer_accuracy": _percent(int(answer.sum()), n),
-        "trace_accuracy": _percent(int(trace.sum()), n),
-    }
-
-
-def _short_percent(value: float) -> str:
-    """``12.5`` -> ``"12.5%"``, ``25.0`` -> ``"25%"`` (2 decimals at most)."""
-    return f"{value:.2f}".rstrip("0").rstrip(".") + "%"
-
-
-#: the 2x2's cells as drawn: rows trace incorrect / correct, columns answer incorrect / correct
-_CELLS = (
-    ("trace_wrong_answer_wrong", "trace_wrong_answer_correct"),
-    ("trace_correct_answer_wrong", "trace_correct_answer_correct"),
-)
-
-#: one colour scale for every panel, fixed to 0-100 % so panels and figures compare
-_CMAP = "Blues"
-
-
-def _draw_confusion(ax: Axes, counts: Mapping[str, Any], *, fontsize: float = 11) -> AxesImage:
-    """Draw one 2x2 (``confusion_counts`` output) on ``ax``: heat map, cell texts, ticks.
-
-    Axis labels, title and colour bar are the caller's, which places them per layout.
-    """
-    grid = [[float(counts["percent"][key]) for key in row] for row in _CELLS]
-    image = ax.imshow(grid, cmap=_CMAP, vmin=0.0, vmax=100.0)
-    for y, row in enumerate(_CELLS):
-        for x, key in enumerate(row):
-            red, green, blue, _ = image.cmap(image.norm(grid[y][x]))
-            luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
-            ax.text(
-                x,
-                y,
-                f"{_short_percent(grid[y][x])}\n(n={counts['counts'][key]})",
-                ha="center",
-                va="center",
-                fontsize=fontsize,
-                color="white" if luminance < 0.5 else "black",
-            )
-    ax.set_xticks([0, 1], ["Incorrect", "Correct"])
-    ax.set_yticks([0, 1], ["Incorrect", "Correct"])
-    return image
-
-
-def _save_png(fig: Figure, path: Path) -> None:
-    """Write ``fig`` atomically as a PNG at 150 dpi, without the Software tag (stable bytes)."""
-    with atomic_path(path, ".png") as tmp:
-        fig.savefig(
-            tmp,
-            format="png",
-            dpi=150,
-            bbox_inches="tight",
-            pad_inches=0.1,
-            metadata={"Software": None},
-        )
-
-
-def plot_confusion(counts: Mapping[str, Any], path: Path, *, title: str) -> None:
-    """Draw ``confusion_counts`` output as the paper's 2x2 heat map and save it as a PNG.
-
-    x: final answer (incorrect, correct); y: trace (incorrect on top, correct below). Each
-    cell reads ``"12.5%\\n(n=30)"``. The colour scale is a single-hue sequential map fixed to
-    0-100 % (panels stay comparable and it reads in greyscale); the text is white on dark
-    cells. The file is written atomically, at 150 dpi, without a Software tag, so a rerun on
-    the same installation gives the same bytes.
-    """
-    # a bare Figure with an Agg canvas: no pyplot, so no global backend or figure state
-    fig = Figure(figsize=(4.2, 3.6))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    image = _draw_confusion(ax, counts)
-    ax.set_xlabel("Final solution")
-    ax.set_ylabel("Intermediate trace")
-    ax.set_title(title, fontsize=10)
-    # fraction/pad: the usual recipe for a colour bar as tall as a square image
-    fig.colorbar(image, ax=ax, label="% of test samples", fraction=0.046, pad=0.04)
-    _save_png(fig, Path(path))
-
-
-def plot_confusion_grid(
-    counts_by_run: Mapping[tuple[str, str], Mapping[str, Any]],
-    path: Path,
-    *,
-    setting: str,
-    datasets: Sequence[str],
-    models: Sequence[str],
-    display_names: Mapping[str, str] | None = None,
-    title: str | None = None,
-) -> None:
-    """One setting's 2x2s as a grid, like the paper's Figures 2-3, saved as a PNG.
-
-    ``counts_by_run`` maps ``(dataset, model)`` to ``confusion_counts`` output. Rows are
-    ``models``, columns ``datasets``; each panel is drawn as by ``plot_confusion`` (same
-    orientation, cell texts and 0-100 % scale), with one shared colour bar. A missing run
-    leaves a blank panel reading "no run"; a key outside the grid raises ``ValueError`` (a
-    swapped ``(model, dataset)`` key would otherwise draw an empty figure). The title
-    defaults to the setting's display name. Written atomically with stable bytes.
-    """
-    if not datasets or not models:
-        raise ValueError("plot_confusion_grid needs at least one dataset and one model")
-    stray = sorted(set(counts_by_run) - {(d, m) for d in datasets for m in models})
-    if stray:
-        raise ValueError(f"runs outside the (dataset, model) grid: {stray}")
-    names = {**DISPLAY_NAMES, **(display_names or {})}
-    n_rows, n_cols = len(models), len(datasets)
-
-    # constrained layout keeps the shared colour bar and the labels from overlapping panels
-    fig = Figure(figsize=(3.0 * n_cols + 1.0, 2.8 * n_rows + 0.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(n_rows, n_cols, squeeze=False)
-    for row, model in enumerate(models):
-        for col, dataset in enumerate(datasets):
-            ax = axes[row][col]
-            counts = counts_by_run.get((dataset, model))
-            if counts is None:
-                ax.set_xticks([])
-                ax.set_yticks([])
-                ax.set_aspect("equal")
-                ax.text(0.5, 0.5, "no run", ha="center", va="center", transform=ax.transAxes)
-            else:
-                _draw_confusion(ax, counts, fontsize=10)
-            if row == 0:
-                ax.set_title(names.get(dataset, dataset), fontsize=11)
-            if col == 0:
-                ax.set_ylabel(f"{names.get(model, model)}\nIntermediate trace")
-            if row == n_rows - 1:
-                ax.set_xlabel("Final solution")
-    scale = ScalarMappable(norm=Normalize(vmin=0.0, vmax=100.0), cmap=_CMAP)
-    fig.colorbar(scale, ax=axes, label="% of test samples", shrink=0.8)
-    fig.suptitle(title if title is not None else names.get(setting, setting))
-    _save_png(fig, Path(path))
 
 
 def _mean_percent(scores: pl.DataFrame, column: str) -> float | None:
@@ -327,7 +138,7 @@ def _ordered(present: Sequence[str], preferred: Sequence[str]) -> list[str]:
 
 
 #: a column group of a summary table: (dataset, header over the group as LaTeX, metrics)
-ColumnGroup = tuple[str, str, Sequence[tuple[str, str]]]
+ColumnGroup = tuple[str, str | None, Sequence[tuple[str, str]]]
 
 
 def _qualified(header: str, qualifier: str) -> str:
@@ -361,13 +172,22 @@ def _summary_table_latex(
     label: str,
     models: Sequence[str] | None,
     settings: Sequence[str] | None,
-    names: Mapping[str, str],
+    display_names: Mapping[str, str] | None,
+    lenient: bool,
 ) -> str:
     """The booktabs table behind Tables 2 and 3: one row per model x setting, column groups.
 
     Each group is a ``\\multicolumn`` header with a ``\\cmidrule`` under it over its metrics'
-    columns; a cell reads the group's dataset's summary row (``--`` where none or no value).
+    columns (``lenient``: the lenient trace checks beside the strict ones); a group's header
+    ``None`` is its dataset's display name; a cell reads the group's dataset's summary row
+    (``--`` where none or no value).
     """
+    names = {**DISPLAY_NAMES, **(display_names or {})}
+    groups = [
+        (dataset, header if header is not None else latex_escape(names.get(dataset, dataset)),
+         with_lenient(metrics) if lenient else tuple(metrics))
+        for dataset, header, metrics in groups
+    ]  # fmt: skip
     index: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     for row in rows:
         key = (row["dataset"], row["model"], row["setting"])
@@ -439,18 +259,11 @@ def grouped_table_latex(
     ``lenient`` adds the lenient trace checks beside the strict ones (``with_lenient``).
     Names go through ``DISPLAY_NAMES`` updated by ``display_names``, then LaTeX escaping.
     """
-    names = {**DISPLAY_NAMES, **(display_names or {})}
-    columns = with_lenient(metrics) if lenient else tuple(metrics)
-    groups = [(d, latex_escape(names.get(d, d)), columns) for d in datasets]
+    groups = [(dataset, None, metrics) for dataset in datasets]
     return _summary_table_latex(
-        rows,
-        groups=groups,
-        caption=caption,
-        label=label,
-        models=models,
-        settings=settings,
-        names=names,
-    )
+        rows, groups=groups, caption=caption, label=label, models=models, settings=settings,
+        display_names=display_names, lenient=lenient,
+    )  # fmt: skip
 
 
 def table2_latex(
@@ -458,33 +271,24 @@ def table2_latex(
     *,
     caption: str,
     label: str,
-    dataset: str = "CoTemp",
+    dataset: str,
     models: Sequence[str] | None = None,
     settings: Sequence[str] | None = None,
     display_names: Mapping[str, str] | None = None,
     lenient: bool = False,
 ) -> str:
-    """The paper's Table 2 layout (CoTemp): one dataset, two column groups.
+    """The paper's Table 2 layout (its CoTempQA table): one dataset, two column groups.
 
     "Final Solution Evaluations" (answer accuracy, F1, precision, recall) and "Intermediate
     Trace Evaluations" (classification and IR step accuracy, average trace length), each
     with a ``\\cmidrule``; ``dataset`` picks the summary rows. Otherwise as
     ``grouped_table_latex`` (``caption``/``label`` are inserted as LaTeX, not escaped).
     """
-    names = {**DISPLAY_NAMES, **(display_names or {})}
-    groups = [
-        (dataset, header, with_lenient(metrics) if lenient else metrics)
-        for header, metrics in TABLE2_GROUPS
-    ]
+    groups = [(dataset, header, metrics) for header, metrics in TABLE2_GROUPS]
     return _summary_table_latex(
-        rows,
-        groups=groups,
-        caption=caption,
-        label=label,
-        models=models,
-        settings=settings,
-        names=names,
-    )
+        rows, groups=groups, caption=caption, label=label, models=models, settings=settings,
+        display_names=display_names, lenient=lenient,
+    )  # fmt: skip
 
 
 def table3_latex(
@@ -560,7 +364,7 @@ def stats_latex(
     label: str,
     display_names: Mapping[str, str] | None = None,
 ) -> str:
-    """A booktabs table of ``tracekd.stats`` rows, companion to Tables 2-3.
+    """A booktabs table of ``tracekd.evaluate.stats`` rows, companion to Tables 2-3.
 
     One row per (dataset, model, setting), in the order given (``stats_table`` sorts them):
     n; phi of trace vs answer correctness with its 95% bootstrap CI and Fisher's exact p
@@ -603,5 +407,127 @@ def stats_latex(
         ]
         lines.append(" & ".join(cells) + r" \\")
         previous = (dataset, model)
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+Run = tuple[str, str, str]  # (dataset, model, setting)
+
+
+@dataclass(frozen=True)
+class StudyTables:
+    """Everything the ``tables`` rule writes."""
+
+    summary: pl.DataFrame  # one row per run: summarize() metrics joined with the statistics
+    table2: str
+    table3: str
+    stats: str
+
+
+def study_tables(
+    scores: Mapping[Run, pl.DataFrame],
+    *,
+    targets: Mapping[str, str],
+    table2_dataset: str,
+    table3_datasets: Sequence[str],
+    seed: int,
+    n_boot: int = 2000,
+    display_names: Mapping[str, str] | None = None,
+) -> StudyTables:
+    """Summaries, statistics and the LaTeX tables of every (dataset, model, setting) run.
+
+    ``targets`` maps each setting to what it trains on (``none``/``answer``/``trace``); runs
+    whose setting trains no trace show "--" in the trace columns, as in the paper. Strict and
+    lenient (the paper's released code) trace accuracies stand side by side, labelled.
+    ``display_names`` names the datasets (and any setting) as the tables should print them.
+    """
+    runs = list(scores)
+    rows = [
+        summarize(frame, dataset=d, model=m, setting=s, has_trace_target=targets[s] == "trace")
+        for (d, m, s), frame in scores.items()
+    ]
+    stat_rows = run_stats(
+        scores, trace_settings=[s for s, t in targets.items() if t == "trace"], seed=seed, n_boot=n_boot
+    )
+    stats = stats_table(stat_rows)
+    keys = ["dataset", "model", "setting"]
+    summary = pl.DataFrame(rows).join(
+        stats.drop([c for c in stats.columns if c in rows[0] and c not in keys]),
+        on=keys,
+        how="left",
+        maintain_order="left",
+    )
+    # an undefined phi (trace or answer correctness constant) is no number: empty in
+    # summary.csv, as stats.tex shows "--", never "0.0 [0.0, 0.0]"
+    undefined = pl.col("phi_defined").fill_null(True).not_()
+    summary = summary.with_columns(
+        pl.when(undefined).then(None).otherwise(pl.col(name)).alias(name)
+        for name in ("phi", "phi_ci_low", "phi_ci_high")
+    )
+    models = list(dict.fromkeys(m for _, m, _ in runs))
+    settings = list(targets)
+    table2 = table2_latex(
+        rows,
+        display_names=display_names,
+        dataset=table2_dataset,
+        models=models,
+        settings=settings,
+        lenient=True,
+        caption=f"{table2_dataset}: final solution and intermediate trace evaluations "
+        "(the paper's Table 2 layout; strict and lenient trace accuracy side by side).",
+        label="tab:table2",
+    )
+    table3 = table3_latex(
+        rows,
+        display_names=display_names,
+        datasets=table3_datasets,
+        models=models,
+        settings=settings,
+        lenient=True,
+        caption="Final solution and intermediate trace evaluations (the paper's Table 3 layout; "
+        "strict and lenient trace accuracy side by side).",
+        label="tab:table3",
+    )
+    stats_tex = stats_latex(
+        stats,
+        display_names=display_names,
+        caption="Association between trace and answer correctness: phi with a seeded bootstrap "
+        f"95\\% CI ({n_boot} resamples), Fisher's exact test, and McNemar's test of answer "
+        "accuracy against the vanilla and correct-trace settings on the same test items.",
+        label="tab:stats",
+    )
+    return StudyTables(summary=summary, table2=table2, table3=table3, stats=stats_tex)
+
+
+def _tex_number(value: Any) -> str:
+    return "--" if value is None else f"{value:.1f}"
+
+
+def release_summary_latex(summary: pl.DataFrame) -> str:
+    """The summary as a booktabs table: accuracy published / ours under the paper's evaluator /
+    ours under the dataset's rule, the paper's table value, and the trace metrics."""
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering\small",
+        r"\caption{The paper's released evaluations re-scored. Accuracy (\%): published, the "
+        r"paper's evaluator re-run, the dataset's own rule on the final answer alone, and the "
+        r"paper's table; trace metrics (\%): category strict / lenient, IR lenient / strict.}",
+        r"\label{tab:reference}",
+        r"\begin{tabular}{llllrrrrrrr}",
+        r"\toprule",
+        r"Data & Relation & Model & Setting & Published & Paper rule & Own rule & Table & "
+        r"Category & Cat.\ (len.) & IR (len.) / IR \\",
+        r"\midrule",
+    ]
+    for row in summary.iter_rows(named=True):
+        cells = [
+            latex_escape(row["dataset"]), latex_escape(row["relation"] or "--"),
+            latex_escape(row["model"] or "--"), latex_escape(row["setting"] or "--"),
+            _tex_number(row["published_acc"]), _tex_number(row["paper_acc"]),
+            _tex_number(row["ours_acc"]), _tex_number(row["table_acc"]),
+            _tex_number(row["category_acc"]), _tex_number(row["category_lenient"]),
+            f"{_tex_number(row['ir_lenient'])} / {_tex_number(row['ir_acc'])}",
+        ]  # fmt: skip
+        lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"

@@ -1,5 +1,6 @@
 """CoTempQA (Su et al., ACL 2024, "Living in the Moment: Can Large Language Models Grasp
-Co-Temporal Reasoning?"): loader, fact parser, temporal relations and the IR-step decomposition.
+Co-Temporal Reasoning?"): the dataset plug-in, its loader, fact parser, temporal relations and
+the IR-step decomposition (its answer rules: :mod:`tracekd.datasets.cotemp_answer`).
 
 The dataset ships one JSON-lines file per relation (``equal``, ``overlap``, ``during``,
 ``mix``); each row holds ``index, triple_element, question, facts[list], answer[list]``.
@@ -34,20 +35,22 @@ from typing import Any, Literal
 
 import polars as pl
 
-from tracekd.decompose import SCHEMA, Report, Sampling, sample_rows
+from tracekd.datasets.base import (
+    SCHEMA,
+    SPLIT_SCHEMA,
+    Released,
+    Report,
+    Sampling,
+    sample_rows,
+)
+from tracekd.datasets.cotemp_answer import TRIPLE_ELEMENTS, paper_cotemp_score
+from tracekd.datasets.released import Where, field_of, golds_of, located
 from tracekd.errors import RawFormatError
 from tracekd.readers import check_int64, iter_json_lines, walk_files
-from tracekd.traces import row_rng
+from tracekd.seeding import row_rng
 
 #: the four relation files of CoTempQA, in the paper's order
 RELATIONS: tuple[str, ...] = ("equal", "overlap", "during", "mix")
-
-#: ``triple_element`` values: which of subject (S), relation (R), object (O) the anchor and
-#: the answer events share. ``S1_R1_O2``: same subject and relation, the answer is an object;
-#: ``S1_R2_O2``: same subject, another relation; ``S2_R1_O1``: same relation and object, the
-#: answer is a subject; ``S2_R1_O2`` / ``S2_R2_O2``: another subject (named in the question),
-#: same / another relation, the answer is an object.
-TRIPLE_ELEMENTS: tuple[str, ...] = ("S1_R1_O2", "S1_R2_O2", "S2_R1_O1", "S2_R1_O2", "S2_R2_O2")
 
 #: reason codes of rows the rules cannot resolve (``flag_reason``), in the order checked
 FLAG_REASONS: tuple[str, ...] = (
@@ -782,7 +785,7 @@ def decompose_cotemp(
 ) -> tuple[pl.DataFrame, Report]:
     """CoTempQA: category = the relation file, relevant = anchor + the answers' supporting facts.
 
-    Columns: :data:`tracekd.decompose.SCHEMA` plus ``triple_element``, ``source_index`` (the
+    Columns: :data:`tracekd.datasets.base.SCHEMA` plus ``triple_element``, ``source_index`` (the
     row's ``index``), ``flagged`` and ``flag_reason`` (a :data:`FLAG_REASONS` code, or null).
     ``split`` (``test_fraction``, default 0.2; ``seed``, default 0) assigns an exact, seeded
     train/test split per relation before any row is dropped; ``sampling.flagged`` drops or keeps
@@ -791,3 +794,115 @@ def decompose_cotemp(
     """
     rows = load_cotemp(Path(raw_dir), relations)
     return decompose_rows(rows, sampling=sampling, split=split)
+
+
+def decompose(raw: Path, options: Mapping[str, Any], sampling: Sampling) -> tuple[pl.DataFrame, Report]:
+    return decompose_cotemp(
+        raw, sampling=sampling, split=options.get("split", {}), relations=options.get("relations")
+    )
+
+
+#: CoTempQA's own config keys (composed into the workflow's schema)
+CONFIG_SCHEMA: Mapping[str, Any] = {
+    "properties": {
+        "relations": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"type": "string", "enum": list(RELATIONS)},
+            "default": list(RELATIONS),
+            "description": "CoTempQA relations (one file each); only these files are read",
+        },
+        "split": SPLIT_SCHEMA,
+        "answer_variant": {
+            "type": "string",
+            "enum": ["cotempqa", "paper"],
+            "default": "cotempqa",
+            "description": (
+                "the candidate rule applied to the final answer alone: CoTempQA's own (cotempqa; "
+                "Su et al. 2024), or that of the paper's released evaluator (paper, which reads "
+                "subjects where CoTempQA reads objects)"
+            ),
+        },
+    },
+    "source": {
+        "rows": {
+            "type": "integer", "minimum": 1, "maximum": 1_000_000,
+            "description": "synthetic: rows per relation",
+        },
+    },
+}  # fmt: skip
+
+
+# ---------------------------------------------------------------- the paper's released outputs
+
+
+def released_row(record: dict[str, Any], where: Where, category: str | None) -> dict[str, Any]:
+    """A released CoTempQA row (``facts``, ``question``, ``gold``, ``triple_element``) as
+    decomposed values; ``category`` is the relation its path names. The gold facts are not
+    released: ``relevant`` is left out (unknown)."""
+    kind = field_of(record, "triple_element", str, where)
+    if kind not in TRIPLE_ELEMENTS:
+        raise located(
+            where, "triple_element", f"unknown question kind {kind!r}; expected one of {TRIPLE_ELEMENTS}"
+        )
+    return {
+        "category": category,
+        "context": field_of(record, "facts", list, where),
+        "question": field_of(record, "question", str, where),
+        "answers": golds_of(field_of(record, "gold", list, where), where),
+        "triple_element": kind,
+    }
+
+
+def _paper_score(prediction: str, row: Mapping[str, Any]) -> tuple[float, float, float, float]:
+    result = paper_cotemp_score(
+        prediction, row["answers"], facts=row["context"], question=row["question"],
+        triple_element=row["triple_element"],
+    )  # fmt: skip
+    return float(result.correct), result.f1, result.precision, result.recall
+
+
+_RELATION_IN_PATH = re.compile(r"(?:^|[_/])(" + "|".join(RELATIONS) + r")(?:_|\.|/|$)")
+
+
+def relation_from_name(path: str | Path) -> str | None:
+    """The CoTempQA relation a released file's path gives (``.../equal/...`` -> ``equal``)."""
+    match = _RELATION_IN_PATH.search(Path(path).as_posix())
+    return match.group(1) if match else None
+
+
+#: the paper's Table 2 (CoTempQA, the mean over its four relations) per run; "-" cells left out
+PAPER_TABLE: Mapping[tuple[str, str], Mapping[str, float]] = {
+    ("Qwen3-1.7B", "prompt"): {"acc": 6.35, "f1": 11.35, "p": 14.33, "r": 10.1},
+    ("Qwen3-1.7B", "vanilla"): {"acc": 60.33, "f1": 74.88, "p": 82.15, "r": 71.3},
+    ("Qwen3-1.7B", "correct"): {
+        "acc": 52.88, "f1": 70.63, "p": 79.45, "r": 66.33, "category": 47.06, "ir": 78.99,
+    },
+    ("Qwen3-1.7B", "incorrect"): {
+        "acc": 63.88, "f1": 76.5, "p": 82.58, "r": 73.5, "category": 20.36, "ir": 56.92,
+    },
+    ("Llama-3.2-1B-Instruct", "prompt"): {"acc": 7.48, "f1": 13.78, "p": 17.58, "r": 12.15},
+    ("Llama-3.2-1B-Instruct", "vanilla"): {"acc": 44.65, "f1": 61.08, "p": 69.53, "r": 56.58},
+    ("Llama-3.2-1B-Instruct", "correct"): {
+        "acc": 39.55, "f1": 56.83, "p": 65.83, "r": 52.5, "category": 39.09, "ir": 79.4,
+    },
+    ("Llama-3.2-1B-Instruct", "incorrect"): {
+        "acc": 45.58, "f1": 61.15, "p": 69.65, "r": 57.23, "category": 18.8, "ir": 73.62,
+    },
+}  # fmt: skip
+
+#: how the paper released its CoTempQA outputs
+RELEASED = Released(
+    name="CoTemp",
+    path_hint="cotemp",
+    trace_template=(
+        "The temporal relation between the event in question and the event in context is: "
+        "{category}.\nI need to use the following facts to answer the question: {facts}"
+    ),
+    variants=("paper", "cotempqa"),
+    read_row=released_row,
+    paper_score=_paper_score,
+    category_from_path=relation_from_name,
+    tables=PAPER_TABLE,
+)

@@ -1,8 +1,8 @@
 """Inference: greedy generation on the test split, parsed into category, facts and answer.
 
 Two engines write the same ``predictions.parquet``: ``transformers`` (batched, left-padded; CPU
-or GPU) and ``vllm`` (GPU, through :mod:`tracekd.gpu`). Both get the prompt as token ids from
-:mod:`tracekd.chat`.
+or GPU) and ``vllm`` (GPU, through :mod:`tracekd.model.gpu`). Both get the prompt as token ids from
+:mod:`tracekd.model.chat`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import polars as pl
 
-from tracekd.chat import ChatFormat, end_of_turn_id, prompt_ids
-from tracekd.generate import generate_transformers, load_model, load_tokenizer
+from tracekd.model.chat import ChatFormat, end_of_turn_id, prompt_ids
+from tracekd.model.generate import generate_transformers, load_model, load_tokenizer
 from tracekd.traces import TraceTemplate, parse_output
 
 
@@ -53,7 +53,7 @@ def predict(
     tokenizer = load_tokenizer(base)
     prompts = [prompt_ids(tokenizer, user, fmt) for user in test["prompt"].to_list()]
     if spec.engine == "vllm":
-        from tracekd.gpu import vllm_generate
+        from tracekd.model.gpu import vllm_generate
 
         generations = vllm_generate(
             base,

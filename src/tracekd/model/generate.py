@@ -1,7 +1,7 @@
 """Generation engines behind one call shape: token-id prompts in, (text, token count) out.
 
 ``transformers`` (batched, left-padded, greedy; CPU or GPU) lives here; ``vllm`` lives behind the
-GPU seam in :mod:`tracekd.gpu`. Neither needs a dataframe library, so a bare GPU box runs them.
+GPU seam in :mod:`tracekd.model.gpu`. Neither needs a dataframe library, so a bare GPU box runs them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tracekd.chat import end_of_turn_id
+from tracekd.model.chat import end_of_turn_id
 
 
 def load_tokenizer(base: str) -> Any:

@@ -4,7 +4,7 @@ The original bAbI data was produced by simulating a tiny world and describing
 it in templated English. We do the same at toy scale for the eleven tasks the
 paper keeps, with the original vocabulary and wording, and write the original
 text format and file names, so the demo goes through the same parser
-(:mod:`tracekd.babi`) as the real data. Every answer and every supporting id
+(:mod:`tracekd.datasets.babi`) as the real data. Every answer and every supporting id
 comes from the simulator's state, never from the text.
 
 Stories are short (at most ``max_sentences`` story sentences) so that a tiny
@@ -20,8 +20,9 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tracekd.babi import PAPER_TASKS, task_filename
+from tracekd.datasets.babi import PAPER_TASKS, task_filename
 
 PEOPLE = ("Mary", "John", "Sandra", "Daniel")
 LOCATIONS = ("bathroom", "hallway", "garden", "office", "bedroom", "kitchen")
@@ -684,3 +685,15 @@ def write_synthetic_babi(
 
 
 __all__ = ["derive_seed", "generate_task", "write_synthetic_babi"]
+
+
+def write_synthetic(out_dir: Path, source: Mapping[str, Any], options: Mapping[str, Any]) -> None:
+    """The plug-in's writer: :func:`write_synthetic_babi` with the config's ``source`` block."""
+    write_synthetic_babi(
+        out_dir,
+        tasks=options["tasks"],
+        stories=source["stories"],
+        seed=int(source.get("seed", 0)),
+        max_sentences=int(source.get("max_sentences", 8)),
+        questions_per_story=int(source.get("questions_per_story", 2)),
+    )

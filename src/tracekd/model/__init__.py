@@ -1,0 +1,3 @@
+"""The models: the chat template (``chat``), training (``train``), generation engines
+(``generate``, and the GPU seam ``gpu``), inference (``predict``) and the demo's tiny model
+(``tiny``)."""
