@@ -52,8 +52,10 @@ rule decompose:
     benchmark:
         f"{R}/benchmarks/decompose/{{dataset}}.tsv"
     resources:
-        # the whole raw pool is read before sampling (MS MARCO v2.1 train: ~800k rows)
-        mem_mb=16000,
+        # the largest input, MS MARCO v2.1 train (809k rows, read by columns; passages only for
+        # the 6,000 kept), peaks at 0.8 GB (benchmarks/marco_fullsize.py); the rest is headroom
+        # for longer real passages. CoTemp and bAbI need far less.
+        mem_mb=2000,
         runtime=60,
     conda:
         "../envs/tracekd.yaml"
