@@ -3,7 +3,6 @@ import re
 
 from tracekd.config import chat_options, merged_training, setting_by_name
 
-
 R = config["results"]
 DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
@@ -56,7 +55,11 @@ def adapter(wildcards):
 def answer_options(dataset):
     """Keyword options of the dataset's answer rule (the CoTemp rule's variant)."""
     ds = config["datasets"][dataset]
-    return {"cotemp_variant": ds["answer_variant"]} if ds["answer_rule"] == "cotemp" else {}
+    return (
+        {"cotemp_variant": ds["answer_variant"]}
+        if ds["answer_rule"] == "cotemp"
+        else {}
+    )
 
 
 def reference_entry(name):
@@ -83,7 +86,10 @@ def all_targets():
     )
     reports = expand(f"{R}/{{dataset}}/decomposition_report.json", dataset=DATASETS)
     grids = expand(f"{R}/figures/confusion_grid_{{setting}}.png", setting=SETTINGS)
-    tables = [f"{R}/tables/{name}" for name in ("table2.tex", "table3.tex", "stats.tex", "summary.csv")]
+    tables = [
+        f"{R}/tables/{name}"
+        for name in ("table2.tex", "table3.tex", "stats.tex", "summary.csv")
+    ]
     references = [f"{R}/reference/{r['name']}.json" for r in config["reference"]]
     if config.get("paper_release"):
         references += [f"{R}/reference/summary.csv", f"{R}/reference/summary.tex"]

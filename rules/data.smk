@@ -4,17 +4,17 @@
 rule raw_data:
     output:
         directory(f"{R}/{{dataset}}/raw"),
-    params:
-        dataset=lambda wc: config["datasets"][wc.dataset],
     log:
         f"{R}/logs/raw_data/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/raw_data/{{dataset}}.tsv"
+    conda:
+        "../envs/tracekd.yaml"
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../envs/tracekd.yaml"
+    params:
+        dataset=lambda wc: config["datasets"][wc.dataset],
     script:
         "../workflow/scripts/raw_data.py"
 
@@ -22,17 +22,17 @@ rule raw_data:
 rule release_raw:
     output:
         directory(f"{R}/reference/trace_check_qa"),
-    params:
-        release=lookup(dpath="paper_release", within=config, default=None),
     log:
         f"{R}/logs/release_raw/release_raw.log",
     benchmark:
         f"{R}/benchmarks/release_raw/release_raw.tsv"
+    conda:
+        "../envs/tracekd.yaml"
     resources:
         mem_mb=1000,
         runtime=30,
-    conda:
-        "../envs/tracekd.yaml"
+    params:
+        release=lookup(dpath="paper_release", within=config, default=None),
     script:
         "../workflow/scripts/release_raw.py"
 
@@ -44,18 +44,18 @@ rule decompose:
         table=f"{R}/{{dataset}}/decomposed.parquet",
         report=f"{R}/{{dataset}}/decomposition_report.json",
         markdown=f"{R}/{{dataset}}/decomposition_report.md",
-    params:
-        dataset=lambda wc: config["datasets"][wc.dataset],
-        name=lambda wc: wc.dataset,
     log:
         f"{R}/logs/decompose/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/decompose/{{dataset}}.tsv"
+    conda:
+        "../envs/tracekd.yaml"
     resources:
         # the whole raw pool is read before sampling (MS MARCO v2.1 train: ~800k rows)
         mem_mb=16000,
         runtime=60,
-    conda:
-        "../envs/tracekd.yaml"
+    params:
+        dataset=lambda wc: config["datasets"][wc.dataset],
+        name=lambda wc: wc.dataset,
     script:
         "../workflow/scripts/decompose.py"

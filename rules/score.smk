@@ -6,18 +6,18 @@ rule score:
         f"{R}/{{dataset}}/{{model}}/{{setting}}/predictions.parquet",
     output:
         f"{R}/{{dataset}}/{{model}}/{{setting}}/scores.parquet",
-    params:
-        answer_rule=lambda wc: config["datasets"][wc.dataset]["answer_rule"],
-        answer_options=lambda wc: answer_options(wc.dataset),
     log:
         f"{R}/logs/score/{{dataset}}/{{model}}/{{setting}}.log",
     benchmark:
         f"{R}/benchmarks/score/{{dataset}}/{{model}}/{{setting}}.tsv"
+    conda:
+        "../envs/tracekd.yaml"
     resources:
         mem_mb=2000,
         runtime=15,
-    conda:
-        "../envs/tracekd.yaml"
+    params:
+        answer_rule=lambda wc: config["datasets"][wc.dataset]["answer_rule"],
+        answer_options=lambda wc: answer_options(wc.dataset),
     script:
         "../workflow/scripts/score.py"
 
@@ -33,17 +33,17 @@ rule release_summary:
             category="Reference",
         ),
         tex=f"{R}/reference/summary.tex",
-    params:
-        release=lookup(dpath="paper_release", within=config, default=None),
     log:
         f"{R}/logs/release_summary/release_summary.log",
     benchmark:
         f"{R}/benchmarks/release_summary/release_summary.tsv"
+    conda:
+        "../envs/tracekd.yaml"
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/tracekd.yaml"
+    params:
+        release=lookup(dpath="paper_release", within=config, default=None),
     script:
         "../workflow/scripts/release_summary.py"
 
@@ -53,16 +53,16 @@ rule score_reference:
         lambda wc: reference_entry(wc.name)["path"],
     output:
         f"{R}/reference/{{name}}.json",
-    params:
-        entry=lambda wc: reference_entry(wc.name),
     log:
         f"{R}/logs/score_reference/{{name}}.log",
     benchmark:
         f"{R}/benchmarks/score_reference/{{name}}.tsv"
+    conda:
+        "../envs/tracekd.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/tracekd.yaml"
+    params:
+        entry=lambda wc: reference_entry(wc.name),
     script:
         "../workflow/scripts/score_reference.py"
