@@ -14,7 +14,6 @@ sys.path.insert(0, f"{workflow.basedir}/src")
 
 from tracekd.config import check_config_files, validate_config  # noqa: E402
 
-
 # the paper's study unless another config file is given (Snakemake would merge the two)
 if not workflow.overwrite_configfiles:
 
@@ -50,6 +49,6 @@ localrules:
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -9,7 +9,6 @@ from tracekd.config import (
     setting_by_name,
 )
 
-
 R = config["results"]
 DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
@@ -83,7 +82,10 @@ def all_targets():
     )
     reports = expand(f"{R}/{{dataset}}/decomposition_report.json", dataset=DATASETS)
     grids = expand(f"{R}/figures/confusion_grid_{{setting}}.png", setting=SETTINGS)
-    tables = [f"{R}/tables/{name}" for name in ("table2.tex", "table3.tex", "stats.tex", "summary.csv")]
+    tables = [
+        f"{R}/tables/{name}"
+        for name in ("table2.tex", "table3.tex", "stats.tex", "summary.csv")
+    ]
     references = [f"{R}/reference/{r['name']}.json" for r in config["reference"]]
     if config.get("paper_release"):
         references += [f"{R}/reference/summary.csv", f"{R}/reference/summary.tex"]

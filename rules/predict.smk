@@ -9,6 +9,17 @@ rule predict:
         adapter=adapter,
     output:
         f"{R}/{{dataset}}/{{model}}/{{setting}}/predictions.parquet",
+    log:
+        f"{R}/logs/predict/{{dataset}}/{{model}}/{{setting}}.log",
+    benchmark:
+        f"{R}/benchmarks/predict/{{dataset}}/{{model}}/{{setting}}.tsv"
+    conda:
+        "../envs/gpu.yaml"
+    threads: job_resources("predict")["threads"]
+    resources:
+        gpu=lambda wc: config["models"][wc.model]["gpu"],
+        mem_mb=job_resources("predict")["mem_mb"],
+        runtime=job_resources("predict")["runtime"],
     params:
         base=base_path,
         model=model_cfg,
@@ -16,16 +27,5 @@ rule predict:
         dataset=lambda wc: config["datasets"][wc.dataset],
         inference=config["inference"],
         seed=config["seed"],
-    log:
-        f"{R}/logs/predict/{{dataset}}/{{model}}/{{setting}}.log",
-    benchmark:
-        f"{R}/benchmarks/predict/{{dataset}}/{{model}}/{{setting}}.tsv"
-    threads: job_resources("predict")["threads"]
-    resources:
-        gpu=lambda wc: config["models"][wc.model]["gpu"],
-        mem_mb=job_resources("predict")["mem_mb"],
-        runtime=job_resources("predict")["runtime"],
-    conda:
-        "../envs/gpu.yaml"
     script:
         "../workflow/scripts/predict.py"

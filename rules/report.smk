@@ -13,17 +13,17 @@ rule confusion:
             labels={"model": "{model}", "setting": "{setting}"},
         ),
         json=f"{R}/{{dataset}}/{{model}}/{{setting}}/confusion.json",
-    params:
-        title=lambda wc: f"{wc.dataset} / {wc.model} / {wc.setting}",
     log:
         f"{R}/logs/confusion/{{dataset}}/{{model}}/{{setting}}.log",
     benchmark:
         f"{R}/benchmarks/confusion/{{dataset}}/{{model}}/{{setting}}.tsv"
+    conda:
+        "../envs/tracekd.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/tracekd.yaml"
+    params:
+        title=lambda wc: f"{wc.dataset} / {wc.model} / {wc.setting}",
     script:
         "../workflow/scripts/confusion.py"
 
@@ -43,20 +43,20 @@ rule confusion_grid:
             subcategory="All datasets and models",
             labels={"setting": "{setting}"},
         ),
+    log:
+        f"{R}/logs/confusion_grid/{{setting}}.log",
+    benchmark:
+        f"{R}/benchmarks/confusion_grid/{{setting}}.tsv"
+    conda:
+        "../envs/tracekd.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         runs=[{"dataset": d, "model": m} for d in DATASETS for m in MODELS],
         datasets=DATASETS,
         models=MODELS,
         display=display_names(config),
-    log:
-        f"{R}/logs/confusion_grid/{{setting}}.log",
-    benchmark:
-        f"{R}/benchmarks/confusion_grid/{{setting}}.tsv"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../envs/tracekd.yaml"
     script:
         "../workflow/scripts/confusion_grid.py"
 
@@ -91,6 +91,15 @@ rule tables:
             category="Tables",
         ),
         parquet=f"{R}/tables/summary.parquet",
+    log:
+        f"{R}/logs/tables/tables.log",
+    benchmark:
+        f"{R}/benchmarks/tables/tables.tsv"
+    conda:
+        "../envs/tracekd.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         runs=[
             {"dataset": d, "model": m, "setting": s}
@@ -100,18 +109,11 @@ rule tables:
         ],
         settings=config["settings"],
         table2_dataset=config["report"]["table2_dataset"],
-        table3_datasets=[d for d in config["report"]["table3_datasets"] if d in DATASETS],
+        table3_datasets=[
+            d for d in config["report"]["table3_datasets"] if d in DATASETS
+        ],
         seed=config["seed"],
         n_boot=config["report"]["bootstrap_resamples"],
         display=display_names(config),
-    log:
-        f"{R}/logs/tables/tables.log",
-    benchmark:
-        f"{R}/benchmarks/tables/tables.tsv"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../envs/tracekd.yaml"
     script:
         "../workflow/scripts/tables.py"

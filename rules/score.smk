@@ -6,18 +6,18 @@ rule score:
         f"{R}/{{dataset}}/{{model}}/{{setting}}/predictions.parquet",
     output:
         f"{R}/{{dataset}}/{{model}}/{{setting}}/scores.parquet",
-    params:
-        # the dataset's block: its answer_rule names the plug-in, the rest are its options
-        dataset=lookup(dpath="datasets/{dataset}", within=config),
     log:
         f"{R}/logs/score/{{dataset}}/{{model}}/{{setting}}.log",
     benchmark:
         f"{R}/benchmarks/score/{{dataset}}/{{model}}/{{setting}}.tsv"
+    conda:
+        "../envs/tracekd.yaml"
     resources:
         mem_mb=2000,
         runtime=15,
-    conda:
-        "../envs/tracekd.yaml"
+    params:
+        # the dataset's block: its answer_rule names the plug-in, the rest are its options
+        dataset=lookup(dpath="datasets/{dataset}", within=config),
     script:
         "../workflow/scripts/score.py"
 
@@ -33,18 +33,18 @@ rule release_summary:
             category="Reference",
         ),
         tex=f"{R}/reference/summary.tex",
-    params:
-        release=lookup(dpath="paper_release", within=config, default=None),
-        decomposition=release_decomposition(config),
     log:
         f"{R}/logs/release_summary/release_summary.log",
     benchmark:
         f"{R}/benchmarks/release_summary/release_summary.tsv"
+    conda:
+        "../envs/tracekd.yaml"
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/tracekd.yaml"
+    params:
+        release=lookup(dpath="paper_release", within=config, default=None),
+        decomposition=release_decomposition(config),
     script:
         "../workflow/scripts/release_summary.py"
 
@@ -54,16 +54,16 @@ rule score_reference:
         lambda wc: reference_entry(wc.name)["path"],
     output:
         f"{R}/reference/{{name}}.json",
-    params:
-        entry=lambda wc: reference_entry(wc.name),
     log:
         f"{R}/logs/score_reference/{{name}}.log",
     benchmark:
         f"{R}/benchmarks/score_reference/{{name}}.tsv"
+    conda:
+        "../envs/tracekd.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/tracekd.yaml"
+    params:
+        entry=lambda wc: reference_entry(wc.name),
     script:
         "../workflow/scripts/score_reference.py"

@@ -6,17 +6,17 @@ rule traces:
         f"{R}/{{dataset}}/decomposed.parquet",
     output:
         f"{R}/{{dataset}}/traces/{{setting}}.parquet",
-    params:
-        setting=setting_cfg,
-        dataset=lambda wc: config["datasets"][wc.dataset],
     log:
         f"{R}/logs/traces/{{dataset}}/{{setting}}.log",
     benchmark:
         f"{R}/benchmarks/traces/{{dataset}}/{{setting}}.tsv"
+    conda:
+        "../envs/tracekd.yaml"
     resources:
         mem_mb=2000,
         runtime=15,
-    conda:
-        "../envs/tracekd.yaml"
+    params:
+        setting=setting_cfg,
+        dataset=lambda wc: config["datasets"][wc.dataset],
     script:
         "../workflow/scripts/traces.py"

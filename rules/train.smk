@@ -4,21 +4,25 @@
 rule build_model:
     input:
         # the tokenizer learns every dataset's prompts and targets
-        expand(f"{R}/{{dataset}}/traces/{{setting}}.parquet", dataset=DATASETS, setting=SETTINGS),
+        expand(
+            f"{R}/{{dataset}}/traces/{{setting}}.parquet",
+            dataset=DATASETS,
+            setting=SETTINGS,
+        ),
     output:
         directory(f"{R}/models/{{model}}"),
-    params:
-        spec=lambda wc: config["models"][wc.model]["build"],
-        seed=config["seed"],
     log:
         f"{R}/logs/build_model/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/build_model/{{model}}.tsv"
+    conda:
+        "../envs/gpu.yaml"
     resources:
         mem_mb=4000,
         runtime=15,
-    conda:
-        "../envs/tracekd.yaml"
+    params:
+        spec=lambda wc: config["models"][wc.model]["build"],
+        seed=config["seed"],
     script:
         "../workflow/scripts/build_model.py"
 
@@ -29,6 +33,17 @@ rule train:
         base=base_model,
     output:
         directory(f"{R}/{{dataset}}/{{model}}/{{setting}}/adapter"),
+    log:
+        f"{R}/logs/train/{{dataset}}/{{model}}/{{setting}}.log",
+    benchmark:
+        f"{R}/benchmarks/train/{{dataset}}/{{model}}/{{setting}}.tsv"
+    conda:
+        "../envs/gpu.yaml"
+    threads: job_resources("train")["threads"]
+    resources:
+        gpu=lambda wc: config["models"][wc.model]["gpu"],
+        mem_mb=job_resources("train")["mem_mb"],
+        runtime=job_resources("train")["runtime"],
     params:
         base=base_path,
         model=model_cfg,
@@ -37,16 +52,5 @@ rule train:
         seed=config["seed"],
         # outside the output folder, so a rerun after a kill resumes from the last checkpoint
         checkpoints=lambda wc: f"{R}/{wc.dataset}/{wc.model}/{wc.setting}/checkpoints",
-    log:
-        f"{R}/logs/train/{{dataset}}/{{model}}/{{setting}}.log",
-    benchmark:
-        f"{R}/benchmarks/train/{{dataset}}/{{model}}/{{setting}}.tsv"
-    threads: job_resources("train")["threads"]
-    resources:
-        gpu=lambda wc: config["models"][wc.model]["gpu"],
-        mem_mb=job_resources("train")["mem_mb"],
-        runtime=job_resources("train")["runtime"],
-    conda:
-        "../envs/gpu.yaml"
     script:
         "../workflow/scripts/train.py"

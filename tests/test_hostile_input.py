@@ -1036,7 +1036,7 @@ def test_the_name_pattern_is_the_schema_one() -> None:
     assert schema["$defs"]["name"]["pattern"] == NAME_PATTERN
     for section in ("datasets", "models"):
         assert schema["properties"][section]["propertyNames"] == {"$ref": "#/$defs/name"}
-    assert schema["$defs"]["setting"]["properties"]["name"] == {"$ref": "#/$defs/name"}
+    assert schema["$defs"]["setting"]["properties"]["name"]["$ref"] == "#/$defs/name"
 
 
 # ---------------------------------------------------------------- a YAML alias bomb, deep nesting

@@ -360,6 +360,42 @@ def test_train_spec_from_config_ignores_other_keys() -> None:
     assert spec.per_device_batch_size == TrainSpec().per_device_batch_size
 
 
+@pytest.mark.parametrize("report_to", ["none", "tensorboard", ["tensorboard"]])
+def test_report_to_tensorboard_writes_event_files_offline(
+    base: Path, traces: pl.DataFrame, tmp_path: Path, report_to: str | list[str]
+) -> None:
+    """training.report_to reaches the trainer: TensorBoard's event files, with the loss of every
+    logged step, beside the adapter (the checkpoints folder is deleted); nothing by default."""
+    if report_to != "none":
+        pytest.importorskip("tensorboard")  # the test extra's: the CPU lock installs it
+    metrics = _train(base, traces, tmp_path, spec=_spec(report_to=report_to, max_steps=2))
+    logs = tmp_path / "out" / "tensorboard"
+    if report_to == "none":
+        assert not logs.exists()
+        return
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = logs.glob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(logs))
+    accumulator.Reload()
+    assert {"train/loss", "train/learning_rate", "train/grad_norm"} <= set(
+        accumulator.Tags()["scalars"]
+    )
+    losses = [(e.step, round(e.value, 4)) for e in accumulator.Scalars("train/loss")]
+    assert losses == [(p["step"], round(p["loss"], 4)) for p in metrics["loss_curve"]]
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_report_to_respects_a_tensorboard_folder_set_in_the_environment(
+    base: Path, traces: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("tensorboard")
+    monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", str(tmp_path / "mine"))
+    _train(base, traces, tmp_path, spec=_spec(report_to="tensorboard", max_steps=1))
+    assert list((tmp_path / "mine").glob("events.out.tfevents.*"))
+    assert not (tmp_path / "out" / "tensorboard").exists()
+
+
 # ---------------------------------------------------------------- predict
 
 

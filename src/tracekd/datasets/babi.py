@@ -408,8 +408,14 @@ _STORIES = {
     "additionalProperties": False,
     "description": "synthetic stories per task and split",
     "properties": {
-        "train": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
-        "test": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+        "train": {
+            "type": "integer", "minimum": 1, "maximum": 1_000_000,
+            "description": "training stories per task",
+        },
+        "test": {
+            "type": "integer", "minimum": 1, "maximum": 1_000_000,
+            "description": "test stories per task",
+        },
     },
 }
 

@@ -806,7 +806,10 @@ CONFIG_SCHEMA: Mapping[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "description": "synthetic: queries per split (about 1 in 5 lacks an answer or a selected passage)",
-            "properties": {"train": _ROWS, "test": _ROWS},
+            "properties": {
+                "train": {**_ROWS, "description": "synthetic training queries"},
+                "test": {**_ROWS, "description": "synthetic test queries"},
+            },
         },
     },
 }

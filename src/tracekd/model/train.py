@@ -57,6 +57,8 @@ class TrainSpec:
     attention: str | None = None
     liger_kernel: bool | None = None
     padding_free: bool | None = None
+    #: experiment trackers of transformers' Trainer ("none", a name, or a list of names)
+    report_to: str | list[str] = "none"
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TrainSpec:
@@ -327,6 +329,7 @@ def train_model(
 
     plan, probe_log = plan_batches(spec, recipe, make_trainer, on_gpu=on_gpu, bf16=bf16)
     trainer = make_trainer(plan)
+    tensorboard_into(trainer, Path(out_dir) / "tensorboard")
     resume = last_complete_checkpoint(checkpoint_dir)
     if on_gpu:
         torch.cuda.reset_peak_memory_stats()
@@ -368,6 +371,21 @@ def train_model(
     if not keep_checkpoints:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return metrics
+
+
+def tensorboard_into(trainer: Any, log_dir: Path) -> None:
+    """Have the trainer's TensorBoard callback, if ``report_to`` asked for one, write to ``log_dir``.
+
+    transformers writes event files to ``$TENSORBOARD_LOGGING_DIR`` or else under the trainer's
+    ``output_dir`` (``runs/<date>_<host>``), which here is the checkpoints folder a finished run
+    deletes; so the events go into the adapter's folder instead (the job's output, kept with
+    it). A directory set in the environment is left as the user chose.
+    """
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback) and callback.logging_dir is None:
+            callback.logging_dir = str(log_dir)
 
 
 def _with_lora(model: Any, lora: LoraSpec) -> Any:
@@ -422,7 +440,7 @@ def _make_trainer(
         save_strategy="steps",
         save_steps=spec.save_steps,
         save_total_limit=2,
-        report_to="none",
+        report_to=spec.report_to if isinstance(spec.report_to, str) else list(spec.report_to),
         seed=seed,
         data_seed=seed,
         use_cpu=not on_gpu,

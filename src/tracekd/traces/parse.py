@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from tracekd.traces.format import (
@@ -108,10 +109,37 @@ def _strip_chat_remnants(text: str) -> str:
     # break or Llama's header end (a lone "assistant" may be the answer itself)
     if role and (opened or (text.startswith("assistant") and role.group().endswith(("\n", ">")))):
         text = text[role.end() :]
-    ends = [pos for pos in (text.find(token) for token in CHAT_END_TOKENS) if pos >= 0]
-    if ends:  # the turn ended there: what follows belongs to another turn
-        text = text[: min(ends)]
+    end = _end_of_turn(text)
+    if end is not None:  # the turn ended there: what follows belongs to another turn
+        text = text[:end]
     return text.strip()
+
+
+def _end_of_turn(text: str) -> int | None:
+    """Where the first end-of-turn token outside an open think span is; ``None`` without one.
+
+    An end-of-turn token's text inside a trace that is closed later is trace text (a fact may
+    quote it), not the end of the turn.
+    """
+    hits = sorted(pos for token in CHAT_END_TOKENS for pos in _occurrences(text, token))
+    if not hits:
+        return None
+    opens, closes = _occurrences(text, THINK_OPEN), _occurrences(text, THINK_CLOSE)
+    for pos in hits:  # bisect: a long output with many tags stays linear
+        last_open = opens[bisect_left(opens, pos) - 1] if bisect_left(opens, pos) else -1
+        before = bisect_left(closes, pos)
+        last_close = closes[before - 1] if before else -1
+        if not (last_open > last_close and before < len(closes)):
+            return pos
+    return None
+
+
+def _occurrences(text: str, token: str) -> list[int]:
+    found, at = [], text.find(token)
+    while at >= 0:
+        found.append(at)
+        at = text.find(token, at + 1)
+    return found
 
 
 def _think_span(text: str) -> tuple[str | None, str, bool]:
