@@ -172,6 +172,16 @@ def test_synthetic_source_needs_stories(demo_raw: dict) -> None:
     assert "datasets.bAbI.source.stories" in message
 
 
+def test_synthetic_world_shape_is_checked(demo_raw: dict) -> None:
+    source = lambda c: c["datasets"]["CoTemp"]["source"]  # noqa: E731
+    message = _invalid(demo_raw, lambda c: source(c).update(facts_per_row={"min": 5, "max": 3}))
+    assert "datasets.CoTemp" in message and "facts_per_row" in message
+    message = _invalid(demo_raw, lambda c: source(c).update(precision="decade"))
+    assert "datasets.CoTemp.source.precision" in message
+    message = _invalid(demo_raw, lambda c: c["datasets"]["MARCO"]["source"].update(passages=11))
+    assert "datasets.MARCO.source.passages" in message
+
+
 def test_source_needs_url_path_or_synthetic(demo_raw: dict) -> None:
     message = _invalid(demo_raw, lambda c: c["datasets"]["bAbI"]["source"].update(synthetic=False))
     assert "datasets.bAbI.source" in message

@@ -21,7 +21,13 @@ from tracekd.datasets.cotemp import (
     resolve,
     temporal_relation,
 )
-from tracekd.datasets.synth_cotemp import synth_row, write_synthetic_cotemp
+from tracekd.datasets.synth_cotemp import (
+    _LAST,
+    PRECISIONS,
+    VOCABULARIES,
+    synth_row,
+    write_synthetic_cotemp,
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +122,57 @@ def test_decompose_cotemp_on_the_twin(synth_dir: Path) -> None:
     for row_id, relevant in zip(frame["id"], frame["relevant"], strict=True):
         assert tuple(relevant) == oracle[row_id]
     assert Counter(frame["split"]) == {"train": 192, "test": 48}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    relation=st.sampled_from(RELATIONS),
+    index=st.integers(min_value=0, max_value=10_000),
+    seed=st.integers(min_value=0, max_value=2**31),
+    low=st.integers(min_value=1, max_value=6),
+    extra=st.integers(min_value=0, max_value=4),
+    precision=st.sampled_from(sorted(PRECISIONS)),
+    vocabulary=st.sampled_from(VOCABULARIES),
+)
+def test_every_world_shape_keeps_the_oracle(
+    relation: str, index: int, seed: int, low: int, extra: int, precision: str, vocabulary: str
+) -> None:
+    """Smaller worlds (the demo's) are still decomposed exactly as the generator built them."""
+    row = synth_row(
+        relation, index, seed, facts_per_row=(low, low + extra), precision=precision,
+        vocabulary=vocabulary,
+    )
+    # the anchor, the answers and two distractors at least, else within the bounds
+    assert len(row.facts) >= len(row.answers) + 3
+    assert len(row.facts) <= max(low + extra, len(row.answers) + 3)
+    spans = [parse_fact(fact).span for fact in row.facts]
+    if precision == "year":
+        assert all(p.month is None and p.day is None for s in spans for p in (s.start, s.end))
+    if vocabulary == "small":
+        words = {w for fact in row.facts for w in fact.split()}
+        assert not words & set(_LAST)
+    res = resolve(relation, row.triple_element, row.question, row.facts, row.answers, rule="either")
+    assert res.flag_reason is None
+    assert (res.anchor, res.relevant) == (row.anchor, row.relevant)
+
+
+def test_default_shape_is_the_full_world() -> None:
+    """The defaults are the real files' shape: 6 to 10 facts, mixed precision, full names."""
+    assert synth_row("equal", 3, 9) == synth_row(
+        "equal", 3, 9, facts_per_row=(6, 10), precision="mixed", vocabulary="full"
+    )
+    assert 6 <= len(synth_row("overlap", 4, 9).facts)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"facts_per_row": (0, 3)}, "facts per row"),
+        ({"facts_per_row": (5, 3)}, "facts per row"),
+        ({"precision": "decade"}, "precision"),
+        ({"vocabulary": "tiny"}, "vocabulary"),
+    ],
+)
+def test_bad_world_shapes_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        synth_row("equal", 0, 0, **kwargs)

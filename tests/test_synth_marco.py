@@ -127,3 +127,15 @@ def test_answer_is_in_a_selected_passage_only(seed: int, passages: int, n_train:
         assert len(context) == passages
         assert rec["relevant"] and all(answer in context[i] for i in rec["relevant"])
         assert not any(answer in t for i, t in enumerate(context) if i not in rec["relevant"])
+
+
+def test_the_plug_in_writer_reads_passages_from_the_source(tmp_path: Path) -> None:
+    """``source.passages`` (the demo's shorter contexts) reaches the writer; 5 by default."""
+    from tracekd.datasets.synth_marco import write_synthetic
+
+    write_synthetic(tmp_path / "three", {"rows": {"train": 12}, "seed": 1, "passages": 3}, {})
+    write_synthetic(tmp_path / "default", {"rows": {"train": 12}, "seed": 1}, {})
+    three = _read([tmp_path / "three" / "synthetic_train.jsonl"])
+    default = _read([tmp_path / "default" / "synthetic_train.jsonl"])
+    assert {len(r["passages"]["passage_text"]) for r in three} == {3}
+    assert {len(r["passages"]["passage_text"]) for r in default} == {5}

@@ -121,7 +121,7 @@ BUILT_IN = (
         answer_columns=("question", "triple_element"),
         write_synthetic=synth_cotemp.write_synthetic,
         config_schema=cotemp.CONFIG_SCHEMA,
-        check_config=partial(check_synthetic_size, key="rows"),
+        check_config=cotemp.check_config,
         released=cotemp.RELEASED,
     ),
     Dataset(

@@ -41,6 +41,7 @@ from tracekd.datasets.base import (
     Released,
     Report,
     Sampling,
+    check_synthetic_size,
     sample_rows,
 )
 from tracekd.datasets.cotemp_answer import TRIPLE_ELEMENTS, paper_cotemp_score
@@ -830,8 +831,45 @@ CONFIG_SCHEMA: Mapping[str, Any] = {
             "type": "integer", "minimum": 1, "maximum": 1_000_000,
             "description": "synthetic: rows per relation",
         },
+        "facts_per_row": {
+            "type": "object", "additionalProperties": False,
+            "description": (
+                "synthetic: facts per context (the anchor, the answer facts and two distractors "
+                "at least)"
+            ),
+            "properties": {
+                "min": {"type": "integer", "minimum": 1, "maximum": 100, "default": 6,
+                        "description": "fewest facts per context"},
+                "max": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10,
+                        "description": "most facts per context"},
+            },
+        },
+        "precision": {
+            "type": "string", "enum": ["mixed", "year"], "default": "mixed",
+            "description": (
+                "synthetic: dates at mixed precision (year, month or day, as the real files) or "
+                "years only"
+            ),
+        },
+        "vocabulary": {
+            "type": "string", "enum": ["full", "small"], "default": "full",
+            "description": (
+                "synthetic: the names a world draws from: many (full) or ten one-word people and "
+                "25 organisations and positions per property (small)"
+            ),
+        },
     },
 }  # fmt: skip
+
+
+def check_config(options: Mapping[str, Any]) -> None:
+    """CoTemp's checks beyond the schema: a synthetic source names its size, and its facts per
+    context run from ``min`` to no less than ``min``."""
+    check_synthetic_size(options, key="rows")
+    facts = options["source"].get("facts_per_row", {})
+    low, high = facts.get("min", 6), facts.get("max", 10)
+    if low > high:
+        raise ValueError(f"source.facts_per_row: min {low} is above max {high}")
 
 
 # ---------------------------------------------------------------- the paper's released outputs

@@ -811,5 +811,12 @@ CONFIG_SCHEMA: Mapping[str, Any] = {
                 "test": {**_ROWS, "description": "synthetic test queries"},
             },
         },
+        "passages": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 10,
+            "default": 5,
+            "description": "synthetic: passages per query (the selected ones among distractors)",
+        },
     },
 }

@@ -205,9 +205,14 @@ class SynthRow:
 # --- spans -----------------------------------------------------------------------------------
 
 
-def _point(rng: random.Random, year: int) -> TimePoint:
+#: the date precisions a synthetic world may use: all three mixed (as the real files do) or
+#: years only (a simpler world, for a model that must learn in minutes)
+PRECISIONS: dict[str, tuple[str, ...]] = {"mixed": ("year", "month", "day"), "year": ("year",)}
+
+
+def _point(rng: random.Random, year: int, precisions: tuple[str, ...]) -> TimePoint:
     """A date in ``year`` at a random precision (days up to 28 are valid in every month)."""
-    precision = rng.choice(("year", "month", "day"))
+    precision = rng.choice(precisions) if len(precisions) > 1 else precisions[0]
     if precision == "year":
         return TimePoint(year)
     if precision == "month":
@@ -215,21 +220,23 @@ def _point(rng: random.Random, year: int) -> TimePoint:
     return TimePoint(year, rng.randint(1, 12), rng.randint(1, 28))
 
 
-def _interval(rng: random.Random, start: int, end: int) -> Span:
+def _interval(rng: random.Random, start: int, end: int, precisions: tuple[str, ...]) -> Span:
     """``start < end`` (years): bounds in distinct years, so the span is valid at any precision."""
-    return Span(_point(rng, start), _point(rng, end))
+    return Span(_point(rng, start, precisions), _point(rng, end, precisions))
 
 
-def _anchor_span(rng: random.Random, relation: str) -> Span:
+def _anchor_span(rng: random.Random, relation: str, precisions: tuple[str, ...]) -> Span:
     """The anchor's time: a point (equal, during) or an interval of 2 to 10 years."""
     start = rng.randint(1900, 2010)
     if relation in ("equal", "during") and rng.random() < 0.3:
-        point = _point(rng, start)
+        point = _point(rng, start, precisions)
         return Span(point, point)
-    return _interval(rng, start, start + rng.randint(2, 10))
+    return _interval(rng, start, start + rng.randint(2, 10), precisions)
 
 
-def _related_span(rng: random.Random, anchor: Span, kind: str) -> Span:
+def _related_span(
+    rng: random.Random, anchor: Span, kind: str, precisions: tuple[str, ...]
+) -> Span:
     """A span standing in ``kind`` (equal | during | overlap | disjoint) to ``anchor``.
 
     Bounds compared with the anchor's lie in other years, or copy the anchor's bound exactly.
@@ -245,23 +252,23 @@ def _related_span(rng: random.Random, anchor: Span, kind: str) -> Span:
             options = ["contains"]
         choice = rng.choice(options)
         if choice == "contains":
-            return _interval(rng, sy - rng.randint(1, 5), ey + rng.randint(1, 5))
+            return _interval(rng, sy - rng.randint(1, 5), ey + rng.randint(1, 5), precisions)
         if choice == "shares_start":
-            return Span(anchor.start, _point(rng, ey + rng.randint(1, 5)))
+            return Span(anchor.start, _point(rng, ey + rng.randint(1, 5), precisions))
         if choice == "shares_end":
-            return Span(_point(rng, sy - rng.randint(1, 5)), anchor.end)
+            return Span(_point(rng, sy - rng.randint(1, 5), precisions), anchor.end)
         if choice == "inside_point":
-            point = _point(rng, rng.randint(sy + 1, ey - 1))
+            point = _point(rng, rng.randint(sy + 1, ey - 1), precisions)
             return Span(point, point)
         a = rng.randint(sy + 1, ey - 2)
-        return _interval(rng, a, rng.randint(a + 1, ey - 1))
+        return _interval(rng, a, rng.randint(a + 1, ey - 1), precisions)
     if kind == "overlap":
         if ey - sy < 2:
             raise ValueError("an overlap needs an anchor of two years or more")
         inner = rng.randint(sy + 1, ey - 1)
         if rng.random() < 0.5:
-            return _interval(rng, inner, ey + rng.randint(1, 5))
-        return _interval(rng, sy - rng.randint(1, 5), inner)
+            return _interval(rng, inner, ey + rng.randint(1, 5), precisions)
+        return _interval(rng, sy - rng.randint(1, 5), inner, precisions)
     if kind == "disjoint":
         if rng.random() < 0.5:
             end = sy - rng.randint(1, 6)
@@ -270,30 +277,45 @@ def _related_span(rng: random.Random, anchor: Span, kind: str) -> Span:
             start = ey + rng.randint(1, 6)
             end = start + rng.randint(0, 6)
         if start == end:
-            point = _point(rng, start)
+            point = _point(rng, start, precisions)
             return Span(point, point)
-        return _interval(rng, start, end)
+        return _interval(rng, start, end, precisions)
     raise ValueError(f"unknown span kind {kind!r}")
 
 
-def _free_span(rng: random.Random) -> Span:
+def _free_span(rng: random.Random, precisions: tuple[str, ...]) -> Span:
     """Any span (for facts the question's rules never compare with the anchor)."""
     start = rng.randint(1890, 2020)
     if rng.random() < 0.4:
-        point = _point(rng, start)
+        point = _point(rng, start, precisions)
         return Span(point, point)
-    return _interval(rng, start, start + rng.randint(1, 12))
+    return _interval(rng, start, start + rng.randint(1, 12), precisions)
 
 
 # --- rows ------------------------------------------------------------------------------------
 
 
+#: how many names a world draws from: the real files' variety (``full``), or a few of each
+#: kind (``small``: ten people known by one name, and five places and kinds for each property),
+#: so that a model trained for minutes sees each name often enough to learn it
+VOCABULARIES: tuple[str, ...] = ("full", "small")
+
+
 class _Names:
     """Unique invented names for one row (no name is another's substring at word bounds)."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, vocabulary: str = "full") -> None:
         self.rng = rng
         self.used: set[str] = set()
+        small = vocabulary == "small"
+        self.first = _FIRST[:10] if small else _FIRST
+        self.places = _PLACES[:5] if small else _PLACES
+        self.kinds = {
+            "P108": _EMPLOYER_KINDS[:5] if small else _EMPLOYER_KINDS,
+            "P102": _PARTY_KINDS[:5] if small else _PARTY_KINDS,
+            "P39": _POSITIONS[:5] if small else _POSITIONS,
+        }
+        self.small = small
 
     def _fresh(self, make: Callable[[], str]) -> str:
         for _ in range(1000):
@@ -304,15 +326,15 @@ class _Names:
         raise RuntimeError("ran out of synthetic names")
 
     def person(self) -> str:
-        return self._fresh(lambda: f"{self.rng.choice(_FIRST)} {self.rng.choice(_LAST)}")
+        if self.small:
+            return self._fresh(lambda: self.rng.choice(self.first))
+        return self._fresh(lambda: f"{self.rng.choice(self.first)} {self.rng.choice(_LAST)}")
 
     def thing(self, prop: str) -> str:
-        rng = self.rng
-        if prop == "P108":
-            return self._fresh(lambda: f"{rng.choice(_PLACES)} {rng.choice(_EMPLOYER_KINDS)}")
-        if prop == "P102":
-            return self._fresh(lambda: f"{rng.choice(_PLACES)} {rng.choice(_PARTY_KINDS)}")
-        return self._fresh(lambda: f"{rng.choice(_POSITIONS)} {rng.choice(_PLACES)}")
+        rng, kinds = self.rng, self.kinds[prop]
+        if prop == "P39":
+            return self._fresh(lambda: f"{rng.choice(kinds)} {rng.choice(self.places)}")
+        return self._fresh(lambda: f"{rng.choice(self.places)} {rng.choice(kinds)}")
 
 
 def _background(
@@ -343,12 +365,32 @@ def _answer_kinds(rng: random.Random, relation: str) -> list[str]:
     return [relation] * rng.choice((1, 1, 1, 2))
 
 
-def synth_row(relation: str, index: int, seed: int) -> SynthRow:
-    """Row ``index`` of the synthetic ``relation`` file for ``seed`` (independent of other rows)."""
+def synth_row(
+    relation: str,
+    index: int,
+    seed: int,
+    *,
+    facts_per_row: tuple[int, int] = (6, 10),
+    precision: str = "mixed",
+    vocabulary: str = "full",
+) -> SynthRow:
+    """Row ``index`` of the synthetic ``relation`` file for ``seed`` (independent of other rows).
+
+    ``facts_per_row`` bounds the context's length (the anchor, the answer facts and at least two
+    distractors are always there, so a row may exceed the upper bound); ``precision`` is a key of
+    :data:`PRECISIONS`; ``vocabulary`` one of :data:`VOCABULARIES`."""
     if relation not in RELATIONS:
         raise ValueError(f"unknown CoTempQA relation {relation!r}; known: {list(RELATIONS)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown date precision {precision!r}; known: {list(PRECISIONS)}")
+    low, high = facts_per_row
+    if not 1 <= low <= high:
+        raise ValueError(f"facts per row must satisfy 1 <= min <= max, found {facts_per_row}")
+    if vocabulary not in VOCABULARIES:
+        raise ValueError(f"unknown vocabulary {vocabulary!r}; known: {list(VOCABULARIES)}")
+    precisions = PRECISIONS[precision]
     rng = row_rng(seed, "synth_cotemp", f"{relation}-{index}")
-    names = _Names(rng)
+    names = _Names(rng, vocabulary)
     triple = rng.choice(TRIPLE_ELEMENTS)
     props = list(VERBS)
     anchor_prop = rng.choice(props)
@@ -357,7 +399,7 @@ def synth_row(relation: str, index: int, seed: int) -> SynthRow:
     )
     anchor_subject = names.person()
     anchor_object = names.thing(anchor_prop)
-    anchor_span = _anchor_span(rng, relation)
+    anchor_span = _anchor_span(rng, relation, precisions)
     kinds = _answer_kinds(rng, relation)
 
     # (subject, property, object, span); the first is the anchor, then one per answer
@@ -376,20 +418,20 @@ def synth_row(relation: str, index: int, seed: int) -> SynthRow:
         return (subject, answer_prop, names.thing(answer_prop), span)
 
     for kind in kinds:
-        fact = answer_fact(_related_span(rng, anchor_span, kind))
+        fact = answer_fact(_related_span(rng, anchor_span, kind, precisions))
         facts.append(fact)
         answers.append(fact[0] if triple == "S2_R1_O1" else fact[2])
 
-    n_facts = max(rng.randint(6, 10), len(facts) + 2)
+    n_facts = max(rng.randint(low, high), len(facts) + 2)
     while len(facts) < n_facts:
         if rng.random() < 0.5:
             # a near miss: the answer's role, at a time not co-temporal with the anchor
-            facts.append(answer_fact(_related_span(rng, anchor_span, "disjoint")))
+            facts.append(answer_fact(_related_span(rng, anchor_span, "disjoint", precisions)))
         else:
             subject, prop = rng.choice(
                 _background(triple, anchor_subject, anchor_prop, answer_prop, other)
             )
-            facts.append((subject, prop, names.thing(prop), _free_span(rng)))
+            facts.append((subject, prop, names.thing(prop), _free_span(rng, precisions)))
 
     order = list(range(len(facts)))
     rng.shuffle(order)
@@ -417,9 +459,19 @@ def synth_row(relation: str, index: int, seed: int) -> SynthRow:
 
 
 def write_synthetic_cotemp(
-    out_dir: Path, *, relations: Sequence[str], rows: int, seed: int
+    out_dir: Path,
+    *,
+    relations: Sequence[str],
+    rows: int,
+    seed: int,
+    facts_per_row: tuple[int, int] = (6, 10),
+    precision: str = "mixed",
+    vocabulary: str = "full",
 ) -> list[Path]:
-    """Write ``out_dir/<relation>.json`` (``rows`` JSON lines each); returns the paths written."""
+    """Write ``out_dir/<relation>.json`` (``rows`` JSON lines each); returns the paths written.
+
+    ``facts_per_row``, ``precision`` and ``vocabulary`` shape every row as in
+    :func:`synth_row`."""
     unknown = sorted(set(relations) - set(RELATIONS))
     if unknown:
         raise ValueError(f"unknown CoTempQA relation(s) {unknown}; known: {list(RELATIONS)}")
@@ -430,7 +482,17 @@ def write_synthetic_cotemp(
     paths = []
     for relation in relations:
         path = out_dir / f"{relation}.json"
-        lines = [synth_row(relation, i, seed).to_json() for i in range(rows)]
+        lines = [
+            synth_row(
+                relation,
+                i,
+                seed,
+                facts_per_row=facts_per_row,
+                precision=precision,
+                vocabulary=vocabulary,
+            ).to_json()
+            for i in range(rows)
+        ]
         # write then rename, so an interrupted run never leaves a complete-looking short file
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -441,6 +503,13 @@ def write_synthetic_cotemp(
 
 def write_synthetic(out_dir: Path, source: Mapping[str, Any], options: Mapping[str, Any]) -> None:
     """The plug-in's writer: :func:`write_synthetic_cotemp` with the config's ``source`` block."""
+    facts = source.get("facts_per_row", {})
     write_synthetic_cotemp(
-        out_dir, relations=options["relations"], rows=int(source["rows"]), seed=int(source.get("seed", 0))
+        out_dir,
+        relations=options["relations"],
+        rows=int(source["rows"]),
+        seed=int(source.get("seed", 0)),
+        facts_per_row=(int(facts.get("min", 6)), int(facts.get("max", 10))),
+        precision=str(source.get("precision", "mixed")),
+        vocabulary=str(source.get("vocabulary", "full")),
     )

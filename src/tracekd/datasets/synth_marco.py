@@ -272,4 +272,9 @@ def _jsonl(rows: Sequence[Mapping[str, Any]]) -> bytes:
 
 def write_synthetic(out_dir: Path, source: Mapping[str, Any], options: Mapping[str, Any]) -> None:
     """The plug-in's writer: :func:`write_synthetic_marco` with the config's ``source`` block."""
-    write_synthetic_marco(out_dir, rows=source["rows"], seed=int(source.get("seed", 0)))
+    write_synthetic_marco(
+        out_dir,
+        rows=source["rows"],
+        seed=int(source.get("seed", 0)),
+        passages=int(source.get("passages", 5)),
+    )
