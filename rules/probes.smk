@@ -21,7 +21,11 @@ def probed(pattern):
 
 def probe_files(name):
     """One file of every probe of every probed run, run by run, probes in config order."""
-    return [p for d, m, s in PROBED for p in expand(probe_paths(name), dataset=d, model=m, setting=s)]
+    return [
+        p
+        for d, m, s in PROBED
+        for p in expand(probe_paths(name), dataset=d, model=m, setting=s)
+    ]
 
 
 def probe_targets():
