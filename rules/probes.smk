@@ -1,44 +1,4 @@
 # Probes: each trace-trained run's answers with a forced trace, scored against its free run.
-import os
-
-from tracekd.config import probed_runs
-
-PROBES = list(config["probes"])
-PROBED = probed_runs(config)
-# beside the run's free predictions, wherever the predict rule writes them
-PROBE_DIR = os.path.dirname(rules.predict.output[0]) + "/probes"
-
-
-def probe_paths(name):
-    """One file of every probe of a run (wildcards kept)."""
-    return expand(f"{PROBE_DIR}/{{probe}}/{name}", probe=PROBES, allow_missing=True)
-
-
-def probed(pattern):
-    """``pattern`` (with {dataset}, {model}, {setting}) for every probed run."""
-    return [pattern.format(dataset=d, model=m, setting=s) for d, m, s in PROBED]
-
-
-def probe_files(name):
-    """One file of every probe of every probed run, run by run, probes in config order."""
-    return [
-        p
-        for d, m, s in PROBED
-        for p in expand(probe_paths(name), dataset=d, model=m, setting=s)
-    ]
-
-
-def probe_targets():
-    """What ``all`` builds of the probes: every probe's scores, the table, a figure per dataset."""
-    if not PROBED:
-        return []
-    scores = probe_files("scores.parquet")
-    figures = [
-        f"{R}/figures/probes_{d}.png" for d in dict.fromkeys(d for d, _, _ in PROBED)
-    ]
-    return scores + [f"{R}/tables/probes.tex", f"{R}/tables/probes.csv"] + figures
-
-
 rule probe:
     input:
         traces=rules.predict.input.traces,
