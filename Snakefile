@@ -38,6 +38,7 @@ include: "rules/train.smk"
 include: "rules/predict.smk"
 include: "rules/score.smk"
 include: "rules/report.smk"
+include: "rules/probes.smk"
 
 
 # light or network-bound steps stay on the submit host (compute nodes are often offline)
@@ -52,3 +53,4 @@ rule all:
     default_target: True
     input:
         all_targets(),
+        probe_targets(),

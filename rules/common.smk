@@ -1,10 +1,12 @@
 # Shared helpers: paths, wildcard constraints and config lookups used by every rule file.
+import os
 import re
 
 from tracekd.config import (
     chat_options,
     display_names,
     merged_training,
+    probed_runs,
     release_decomposition,
     setting_by_name,
 )
@@ -13,6 +15,8 @@ R = config["results"]
 DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
 SETTINGS = [s["name"] for s in config["settings"]]
+PROBES = list(config["probes"])
+PROBED = probed_runs(config)  # the (dataset, model, setting) runs the probes run on
 
 
 def _alternatives(names):
@@ -90,3 +94,38 @@ def all_targets():
     if config.get("paper_release"):
         references += [f"{R}/reference/summary.csv", f"{R}/reference/summary.tex"]
     return run + reports + grids + tables + references
+
+
+def probe_dir():
+    """A run's probes folder: beside its free predictions, wherever the predict rule puts them."""
+    return os.path.join(os.path.dirname(rules.predict.output[0]), "probes")
+
+
+def probe_paths(name):
+    """One file of every probe of a run (wildcards kept)."""
+    return expand(f"{probe_dir()}/{{probe}}/{name}", probe=PROBES, allow_missing=True)
+
+
+def probed(pattern):
+    """``pattern`` (with {dataset}, {model}, {setting}) for every probed run."""
+    return [pattern.format(dataset=d, model=m, setting=s) for d, m, s in PROBED]
+
+
+def probe_files(name):
+    """One file of every probe of every probed run, run by run, probes in config order."""
+    return [
+        p
+        for d, m, s in PROBED
+        for p in expand(probe_paths(name), dataset=d, model=m, setting=s)
+    ]
+
+
+def probe_targets():
+    """What ``all`` builds of the probes: every probe's scores, the table, a figure per dataset."""
+    if not PROBED:
+        return []
+    figures = [
+        f"{R}/figures/probes_{d}.png" for d in dict.fromkeys(d for d, _, _ in PROBED)
+    ]
+    tables = [f"{R}/tables/probes.tex", f"{R}/tables/probes.csv"]
+    return probe_files("scores.parquet") + tables + figures

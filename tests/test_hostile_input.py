@@ -760,6 +760,9 @@ def _rename(section: str, old: str, new: str) -> Callable[[dict[str, Any]], None
         config[section] = {new if k == old else k: v for k, v in config[section].items()}
         if section == "datasets" and old in config.get("report", {}).get("table3_datasets", []):
             config["report"] = {"table2_dataset": "CoTemp", "table3_datasets": ["MARCO"]}
+        probing = config.get("probing") or {}
+        if section == "datasets" and old in (probing.get("datasets") or []):
+            probing["datasets"] = [new if d == old else d for d in probing["datasets"]]
 
     return mutate
 

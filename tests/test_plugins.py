@@ -136,6 +136,7 @@ def test_a_toy_dataset_runs_decompose_traces_score(toy: Dataset, tmp_path: Path)
     config = demo_config()
     config["datasets"] = {"Sums": copy.deepcopy(TOY_BLOCK)}
     config["report"] = {"table2_dataset": "Sums", "table3_datasets": ["Sums"]}
+    config["probing"] = {"datasets": ["Sums"]}
     validate_config(config)  # the plug-in's keys are composed into the schema
     block = config["datasets"]["Sums"]
     assert block["digits"] == 2 and "relations" not in block  # its default, none of CoTemp's

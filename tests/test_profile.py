@@ -13,7 +13,7 @@ PROFILE = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text
 #: resources Snakemake itself understands (the rest must be the SLURM plugin's)
 SNAKEMAKE_RESOURCES = {"runtime", "mem_mb", "mem", "disk_mb", "tmpdir", "threads"}
 #: the rules whose scripts import torch (every other rule runs in the light environment)
-MODEL_RULES = {"build_model", "train", "predict"}
+MODEL_RULES = {"build_model", "train", "predict", "probe"}
 
 
 def rules_with_directive(directive: str) -> dict[str, str]:
@@ -28,7 +28,7 @@ def rules_with_directive(directive: str) -> dict[str, str]:
 
 def test_every_gpu_rule_asks_for_one_a100() -> None:
     gpu_rules = set(rules_with_directive("gpu="))
-    assert gpu_rules == {"train", "predict"}
+    assert gpu_rules == {"train", "predict", "probe"}
     for rule in gpu_rules:
         resources = PROFILE["set-resources"][rule]
         assert resources["gpu"] == 1 and resources["gpu_model"] == "a100"
@@ -37,7 +37,7 @@ def test_every_gpu_rule_asks_for_one_a100() -> None:
 
 
 def test_light_rules_ask_for_no_gpu() -> None:
-    assert set(PROFILE["set-resources"]) == {"train", "predict"}
+    assert set(PROFILE["set-resources"]) == {"train", "predict", "probe"}
     assert "gpu" not in PROFILE["default-resources"]
 
 

@@ -25,7 +25,8 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 #: the rules of the light environment (envs/tracekd.yaml) and their scripts
 LIGHT_RULES = (
     "raw_data", "decompose", "traces", "score", "score_reference", "confusion",
-    "confusion_grid", "tables", "release_raw", "release_summary",
+    "confusion_grid", "tables", "release_raw", "release_summary", "probe_scores", "probe_tables",
+    "probe_figure",
 )  # fmt: skip
 #: what the light environment must do without (the model stack and what only it needs)
 HEAVY = (

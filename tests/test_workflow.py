@@ -18,6 +18,8 @@ from tracekd.evaluate.score import score_predictions
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ("prompt", "vanilla", "correct", "incorrect")
 DATASETS = ("CoTemp", "MARCO", "bAbI")
+#: the probes of the smallest demo, on bAbI's correct and incorrect runs
+PROBES = ("gold", "filler")
 RULES = {
     "CoTemp": {"answer_rule": "cotemp", "options": {"answer_variant": "cotempqa"}},
     "MARCO": {"answer_rule": "marco"},
@@ -59,6 +61,8 @@ def smallest_demo_config(results: Path) -> dict:
     )
     config["models"]["tiny"]["training"].update(epochs=1, save_steps=1000, logging_steps=1)
     config["inference"]["max_new_tokens"] = 48
+    config["probes"] = list(PROBES)  # two probes on bAbI's trace runs (probing.datasets)
+    config["probing"]["max_new_tokens"] = 8
     return config
 
 
@@ -151,10 +155,49 @@ def test_same_config_and_seed_give_identical_files(demo_runs: list[Path]) -> Non
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
 
 
+@pytest.mark.slow
+def test_probes_end_to_end(demo_runs: list[Path]) -> None:
+    first, second = demo_runs
+    for setting in ("correct", "incorrect"):
+        run = first / "bAbI" / "tiny" / setting
+        free = pl.read_parquet(run / "predictions.parquet")
+        traces = pl.read_parquet(first / "bAbI" / "traces" / f"{setting}.parquet")
+        completions = dict(pl.read_parquet(first / "bAbI" / "traces" / "correct.parquet")
+                           .select("id", "completion").iter_rows())  # fmt: skip
+        assert traces.height > 0
+        for probe in PROBES:
+            predictions = pl.read_parquet(run / "probes" / probe / "predictions.parquet")
+            scores = pl.read_parquet(run / "probes" / probe / "scores.parquet")
+            assert predictions["id"].to_list() == scores["id"].to_list() == free["id"].to_list()
+            assert set(free.columns) < set(predictions.columns)
+            assert set(predictions["probe"]) == {probe} == set(scores["probe"])
+            assert (predictions["output_tokens"] <= 8).all()
+            if probe == "gold":  # the forced turn is the correct setting's completion up to the answer
+                for row in predictions.iter_rows(named=True):
+                    assert completions[row["id"]].startswith(row["forced_text"])
+                    assert row["forced_text"].endswith("<answer>")
+                # its trace scores correct (unless the model wrote a think block of its own)
+                own = predictions["generated"].str.contains("<think>|</think>")
+                assert scores.filter(~own)["trace_correct"].all()
+            for name in ("predictions.parquet", "scores.parquet"):
+                rel = run.relative_to(first) / "probes" / probe / name
+                assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+    table = pl.read_csv(first / "tables" / "probes.csv")
+    assert table.height == 2 * len(PROBES) and set(table["probe"]) == set(PROBES)
+    assert table["gain"].is_null().to_list() == [p != "gold" for p in table["probe"]]
+    assert (first / "tables" / "probes.csv").read_bytes() == (second / "tables" / "probes.csv").read_bytes()
+    assert "\\toprule" in (first / "tables" / "probes.tex").read_text()
+    assert (first / "figures" / "probes_bAbI.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (first / "figures" / "probes_CoTemp.png").exists()
+
+
 def test_paper_grid_dry_run_plans_three_datasets_two_models_four_settings() -> None:
     out = snakemake("-n", "all").stdout
     counts = job_counts(out)
     assert counts["train"] == 3 * 2 * 3 and counts["predict"] == 3 * 2 * 4
+    # every probe of every trace-trained run, in one job per run
+    assert counts["probe"] == counts["probe_scores"] == 3 * 2 * 2
+    assert counts["probe_tables"] == 1 and counts["probe_figure"] == 3
     assert counts["score"] == 24 and counts["confusion"] == 24
     assert counts["traces"] == 3 * 4 and counts["raw_data"] == 3 and counts["decompose"] == 3
     assert "build_model" not in counts  # real models are downloaded, not built

@@ -407,6 +407,11 @@ def check_config(config: Mapping[str, Any]) -> None:
                 f"paper_release.decomposition: {name!r} is not a configured dataset whose outputs "
                 f"the paper released (have {usable})"
             )
+    for i, name in enumerate((config.get("probing") or {}).get("datasets") or []):
+        if name not in config["datasets"]:
+            raise ConfigError(
+                f"probing.datasets.{i}: {name!r} is no configured dataset (have {sorted(config['datasets'])})"
+            )
     for name, model in config["models"].items():
         if model.get("quantization") == "4bit" and model.get("lora") is None:
             raise ConfigError(f"models.{name}.lora: 4-bit quantization needs a LoRA adapter (QLoRA)")
@@ -472,6 +477,17 @@ def display_names(config: Mapping[str, Any]) -> dict[str, str]:
     """The paper's name of each configured dataset (its plug-in's), for tables and figures."""
 
     return {name: get_dataset(ds["loader"]).display_name for name, ds in config["datasets"].items()}
+
+
+def probed_runs(config: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """The (dataset, model, setting) runs the probes run on: every trained run whose target is
+    a trace, of the datasets ``probing.datasets`` names (all when null); none without probes."""
+    if not config.get("probes"):
+        return []
+    wanted = (config.get("probing") or {}).get("datasets")
+    datasets = [d for d in config["datasets"] if wanted is None or d in wanted]
+    settings = [s["name"] for s in config["settings"] if s["target"] == "trace"]
+    return [(d, m, s) for d in datasets for m in config["models"] for s in settings]
 
 
 def merged_training(config: Mapping[str, Any], model: str) -> dict[str, Any]:

@@ -111,6 +111,7 @@ BUILT_IN = (
         config_schema=babi.CONFIG_SCHEMA,
         check_config=babi.check_config,
         released=babi.RELEASED,
+        fact_values=babi.fact_values,
     ),
     Dataset(
         loader="cotemp",
@@ -123,6 +124,7 @@ BUILT_IN = (
         config_schema=cotemp.CONFIG_SCHEMA,
         check_config=cotemp.check_config,
         released=cotemp.RELEASED,
+        fact_values=cotemp_answer.fact_values,
     ),
     Dataset(
         loader="marco",

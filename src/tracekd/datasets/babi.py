@@ -396,6 +396,17 @@ def answer_rule(
     return AnswerScore(*match_text_answer(answer, golds, as_set=as_set))
 
 
+#: a location or an object, as bAbI's sentences name them ("to the kitchen", "the football")
+_THE_NOUN = re.compile(r"\bthe\s+([a-z]+)\b", re.IGNORECASE)
+
+
+def fact_values(facts: Sequence[str], row: Mapping[str, Any]) -> list[str]:
+    """The locations and objects the facts name (the word after each "the"), lower case and
+    de-duplicated in order: the values a bAbI answer could take from them."""
+    found = (match.group(1).lower() for fact in facts for match in _THE_NOUN.finditer(fact))
+    return list(dict.fromkeys(found))
+
+
 def check_config(options: Mapping[str, Any]) -> None:
     """The checks of a bAbI block a schema cannot express."""
     if not options.get("tasks"):

@@ -178,6 +178,10 @@ Decompose = Callable[[Path, Mapping[str, Any], Sampling], tuple[pl.DataFrame, Re
 #: writes the synthetic twin's raw files: (folder, the config's ``source`` block, the whole block)
 WriteSynthetic = Callable[[Path, Mapping[str, Any], Mapping[str, Any]], None]
 
+#: the answer values some facts state: (facts, the problem's row) -> the values an answer could
+#: name from them (bAbI: the locations and objects; CoTemp: the entities its answer rule scans for)
+FactValues = Callable[[Sequence[str], Mapping[str, Any]], list[str]]
+
 
 @dataclass(frozen=True)
 class Released:
@@ -215,7 +219,10 @@ class Dataset:
     ones; ``score_keys``: extras carried into the scores when present); ``config_schema`` is the JSON schema of its own config keys (``properties`` of the
     dataset block, and ``source`` for its ``source`` block), composed into the workflow's
     schema; ``check_config`` adds the checks a schema cannot express (raise ``ValueError``);
-    ``released``: how the paper released its outputs, if it did.
+    ``released``: how the paper released its outputs, if it did; ``fact_values``: the answer
+    values a list of facts states (:data:`FactValues`), for deciding whether a wrong answer
+    repeats a value of a forced trace (the probes' misled share); ``None`` where that is not
+    decidable (free-text answers).
     """
 
     loader: str
@@ -229,3 +236,4 @@ class Dataset:
     config_schema: Mapping[str, Any] = field(default_factory=dict)
     check_config: Callable[[Mapping[str, Any]], None] | None = None
     released: Released | None = None
+    fact_values: FactValues | None = None

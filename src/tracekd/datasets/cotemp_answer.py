@@ -212,6 +212,15 @@ def cotemp_answer_score(
     return CotempScore(pred_norm == gold_norm, precision, recall, f1, pred_norm, gold_norm)
 
 
+def fact_values(facts: Sequence[str], row: Mapping[str, Any]) -> list[str]:
+    """The entities the facts name on the side the question asks for (its ``triple_element``),
+    lower case, in order: the candidates the CoTempQA rule (``cotempqa`` variant) scans an
+    answer for, here taken from the given facts only."""
+    side = 0 if _cotemp_wants_subject(row.get("triple_element") or "", "cotempqa") else 1
+    found = (_cotemp_fact_entities(fact, "cotempqa") for fact in facts)
+    return list(dict.fromkeys(pair[side].lower() for pair in found if pair is not None))
+
+
 def paper_cotemp_score(
     prediction: str, golds: Sequence[str], *, facts: Sequence[str], question: str,
     triple_element: str,

@@ -194,6 +194,29 @@ def association(scores: pl.DataFrame, *, n_boot: int = 2000, seed: int) -> dict[
     }
 
 
+def bootstrap_mean(values: np.ndarray, *, n_boot: int = 2000, seed: int) -> tuple[float, float]:
+    """The 95% percentile bootstrap interval of the mean of per-item ``values``, resampling
+    items with replacement (``numpy.random.Generator(PCG64(seed))``, as :func:`association`).
+
+    The mean depends on a resample only through how often each distinct value is drawn, so,
+    as for phi, the resamples are drawn as multinomial counts of the distinct values: the same
+    bootstrap, at a cost independent of the number of items. Raises ``ValueError`` with no
+    values or ``n_boot < 1000``.
+    """
+    if n_boot < 1000:
+        raise ValueError(f"n_boot must be at least 1000 for a 95% interval, got {n_boot}")
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("a bootstrap interval needs at least one value, got none")
+    distinct, counts = np.unique(values, return_counts=True)
+    rng = np.random.Generator(np.random.PCG64(seed))
+    draws = rng.multinomial(values.size, counts / values.size, size=n_boot)
+    means = draws @ distinct / values.size
+    tail = (1.0 - CI_LEVEL) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
 def _ids(frame: pl.DataFrame, name: str) -> pl.Series:
     """The ``id`` column of ``frame``; raises on a missing column or a repeated id."""
     if "id" not in frame.columns:

@@ -166,3 +166,77 @@ def encode_all(
         cols["completion_mask"].append(enc.completion_mask)
         truncated += enc.truncated
     return cols, truncated
+
+
+#: the token a filler trace is made of (Lanham et al. 2023's "..." filler, one token each)
+FILLER_TOKEN = "."
+
+
+@dataclass(frozen=True)
+class Forced:
+    """A prompt with the start of the assistant's turn forced: the ids to generate from, the
+    forced part of the turn as text, and how many of the ids are forced."""
+
+    input_ids: list[int]
+    text: str
+    forced_tokens: int
+
+
+def _tokens_before(tokenizer: Any, text: str, at: int) -> tuple[list[int], str]:
+    """``text``'s tokens (as training tokenizes it) that end at or before character ``at``, and
+    the text they cover; a token the tokenizer merges across ``at`` is left out."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("forcing a prefix needs a fast tokenizer (its offsets say where tokens end)")
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, end = [], 0
+    for token, (_, stop) in zip(enc["input_ids"], enc["offset_mapping"], strict=True):
+        if stop > at:
+            break
+        ids.append(int(token))
+        end = max(end, stop)
+    return ids, text[:end]
+
+
+def forced_prompt(
+    tokenizer: Any,
+    user: str,
+    completion: str,
+    fmt: ChatFormat,
+    *,
+    answer_at: int,
+    filler: tuple[str, int] | None = None,
+) -> Forced:
+    """The prompt's ids, then the assistant turn of ``completion`` up to its answer, as token ids.
+
+    The turn is rendered by :func:`completion_text` and tokenized as :func:`encode_example`
+    tokenizes it for training, so the forced ids are the training tokens of the same completion
+    up to the answer (``completion[answer_at:]``): every token that ends before the answer's
+    first character. Where the tokenizer merges that character with the text before it (e.g.
+    ``>[`` before a list answer), the merged token is left for the model to write.
+
+    ``filler``: ``(mark, n)``: ``completion`` holds ``mark`` once, where its trace would be; it
+    is replaced by ``n`` copies of the :data:`FILLER_TOKEN` token (the text around it is
+    tokenized on its own).
+    """
+    reply = completion_text(tokenizer, user, completion, fmt)
+    answer = completion[answer_at:].rstrip()
+    if not answer:
+        raise ValueError("the completion has no answer after answer_at to stop before")
+    at = reply.rfind(answer)
+    if at < 0:
+        raise ValueError(f"the chat template rewrites the answer of the completion: {answer[:60]!r}")
+    p_ids = prompt_ids(tokenizer, user, fmt)
+    if filler is None:
+        ids, text = _tokens_before(tokenizer, reply, at)
+        return Forced(p_ids + ids, text, len(ids))
+    mark, n = filler
+    if reply.count(mark) != 1 or reply.find(mark) > at:
+        raise ValueError(f"a filler completion holds its mark once, before the answer: {reply[:80]!r}")
+    fill = list(tokenizer(FILLER_TOKEN, add_special_tokens=False)["input_ids"])
+    if len(fill) != 1:
+        raise ValueError(f"{FILLER_TOKEN!r} is not one token for this tokenizer: {fill}")
+    head, _, rest = reply.partition(mark)
+    head_ids = list(tokenizer(head, add_special_tokens=False)["input_ids"]) if head else []
+    rest_ids, rest_text = _tokens_before(tokenizer, rest, at - len(head) - len(mark))
+    ids = head_ids + fill * n + rest_ids
+    return Forced(p_ids + ids, head + FILLER_TOKEN * n + rest_text, len(ids))

@@ -52,10 +52,31 @@ def predict(
     test = traces.filter(pl.col("split") == "test").select("id", "prompt")
     tokenizer = load_tokenizer(base)
     prompts = [prompt_ids(tokenizer, user, fmt) for user in test["prompt"].to_list()]
+    generations = generate(
+        base, adapter_dir, tokenizer, prompts, spec=spec, seed=seed, max_lora_rank=max_lora_rank
+    )
+    return parsed_predictions(test, decomposed, generations, template, tokenizer)
+
+
+def generate(
+    base: str,
+    adapter_dir: str | Path | None,
+    tokenizer: Any,
+    prompts: Sequence[Sequence[int]],
+    *,
+    spec: InferenceSpec,
+    seed: int,
+    max_lora_rank: int = 16,
+) -> list[tuple[str, int]]:
+    """Greedy generation from token-id prompts with ``spec.engine``: (text, token count) each.
+
+    ``vllm`` goes through the GPU seam (the adapter as a LoRA request); ``transformers`` loads
+    the base model with the adapter merged in.
+    """
     if spec.engine == "vllm":
         from tracekd.model.gpu import vllm_generate
 
-        generations = vllm_generate(
+        return vllm_generate(
             base,
             Path(adapter_dir) if adapter_dir is not None else None,
             prompts,
@@ -66,17 +87,15 @@ def predict(
             seed=seed,
             stop_token_ids=[end_of_turn_id(tokenizer)],
         )
-    elif spec.engine == "transformers":
+    if spec.engine == "transformers":
         import torch
 
         torch.manual_seed(seed)
         model = load_model(base, adapter_dir)
-        generations = generate_transformers(
+        return generate_transformers(
             model, tokenizer, prompts, max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size
         )
-    else:
-        raise ValueError(f"unknown inference engine {spec.engine!r}; use 'transformers' or 'vllm'")
-    return parsed_predictions(test, decomposed, generations, template, tokenizer)
+    raise ValueError(f"unknown inference engine {spec.engine!r}; use 'transformers' or 'vllm'")
 
 
 def parsed_predictions(
