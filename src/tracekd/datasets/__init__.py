@@ -111,6 +111,7 @@ BUILT_IN = (
         config_schema=babi.CONFIG_SCHEMA,
         check_config=babi.check_config,
         released=babi.RELEASED,
+        categories=lambda options: [babi.BABI_TASKS[t] for t in options.get("tasks", babi.PAPER_TASKS)],
     ),
     Dataset(
         loader="cotemp",
@@ -123,6 +124,7 @@ BUILT_IN = (
         config_schema=cotemp.CONFIG_SCHEMA,
         check_config=partial(check_synthetic_size, key="rows"),
         released=cotemp.RELEASED,
+        categories=lambda options: list(options.get("relations", cotemp.RELATIONS)),
     ),
     Dataset(
         loader="marco",
@@ -133,6 +135,7 @@ BUILT_IN = (
         write_synthetic=synth_marco.write_synthetic,
         config_schema=marco.CONFIG_SCHEMA,
         check_config=partial(check_synthetic_size, key="rows"),
+        categories=lambda options: list(marco.QUERY_TYPES),
     ),
 )
 

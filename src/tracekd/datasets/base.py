@@ -215,7 +215,8 @@ class Dataset:
     ones; ``score_keys``: extras carried into the scores when present); ``config_schema`` is the JSON schema of its own config keys (``properties`` of the
     dataset block, and ``source`` for its ``source`` block), composed into the workflow's
     schema; ``check_config`` adds the checks a schema cannot express (raise ``ValueError``);
-    ``released``: how the paper released its outputs, if it did.
+    ``released``: how the paper released its outputs, if it did; ``categories``: its
+    classification step's labels under a config block.
     """
 
     loader: str
@@ -229,3 +230,6 @@ class Dataset:
     config_schema: Mapping[str, Any] = field(default_factory=dict)
     check_config: Callable[[Mapping[str, Any]], None] | None = None
     released: Released | None = None
+    #: the categories (classification step) a configured dataset can have, from its config block;
+    #: a corruption that needs another category is refused up front when there is only one
+    categories: Callable[[Mapping[str, Any]], Sequence[str]] | None = None
