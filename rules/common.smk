@@ -2,13 +2,18 @@
 import os
 import re
 
+from tracekd.report.corruptions import dose
 from tracekd.config import (
     chat_options,
     display_names,
     merged_training,
     probed_runs,
+    model_resources,
     release_decomposition,
+    replicate_setting,
+    replicated,
     setting_by_name,
+    study_seeds,
 )
 
 R = config["results"]
@@ -17,6 +22,31 @@ MODELS = list(config["models"])
 SETTINGS = [s["name"] for s in config["settings"]]
 PROBES = list(config["probes"])
 PROBED = probed_runs(config)  # the (dataset, model, setting) runs the probes run on
+SEEDS = study_seeds(config)
+# with two seeds or more each setting runs once per seed, below its folder; with one, the
+# paper's flat paths
+REPLICATED = replicated(config)
+REPLICATE = "/seeds/{seed}" if REPLICATED else ""
+# one run's folder, and the same below logs/ and benchmarks/
+RUN = f"{R}/{{dataset}}/{{model}}/{{setting}}{REPLICATE}"
+RUN_ID = f"{{dataset}}/{{model}}/{{setting}}{REPLICATE}"
+TRACES = f"{R}/{{dataset}}/traces/{{setting}}.parquet"
+# every run of the grid, its seed named in a replicated study (the tables' parameters)
+RUNS = [
+    {"dataset": d, "model": m, "setting": s, **({"seed": seed} if REPLICATED else {})}
+    for d in DATASETS
+    for m in MODELS
+    for s in SETTINGS
+    for seed in SEEDS
+]
+# the same with the seed always named (the corruption study's table and figures)
+SEEDED_RUNS = [{**run, "seed": seed} for run in RUNS for seed in [run.get("seed", SEEDS[0])]]
+# the paper's grid has its four settings and one seed; beyond it, the corruption study's
+# table and figures are planned, and a dose-response where facts are corrupted by shares
+CORRUPTION_STUDY = REPLICATED or bool(set(SETTINGS) - {"prompt", "vanilla", "correct", "incorrect"})
+DOSES = [s["name"] for s in config["settings"] if dose(s) is not None]
+DOSE_RESPONSE = any(dose(s) for s in config["settings"]) and len(DOSES) > 1
+SEED_TRACES = f"{R}/{{dataset}}/traces/seeds/{{seed}}/{{setting}}.parquet"
 
 
 def _alternatives(names):
@@ -28,6 +58,7 @@ wildcard_constraints:
     dataset=_alternatives(DATASETS),
     model=_alternatives(MODELS),
     setting=_alternatives(SETTINGS),
+    seed=_alternatives(str(s) for s in SEEDS),
 
 
 def setting_cfg(wildcards):
@@ -55,11 +86,38 @@ def base_path(wildcards):
     return f"{R}/models/{wildcards.model}" if "build" in cfg else cfg["name_or_path"]
 
 
+def run_folder(wildcards):
+    """This run's folder: the setting's, or its seed's below it in a replicated study."""
+    return RUN.format(**dict(wildcards.items()))
+
+
+def run_seed(wildcards):
+    """The training and inference seed of this run: its replicate's, or the study's."""
+    return int(wildcards.seed) if REPLICATED else config["seed"]
+
+
+def run_setting(wildcards):
+    """This run's setting entry, its corruption seed that of its replicate."""
+    return replicate_setting(config, wildcards.setting, run_seed(wildcards))
+
+
+def run_traces(wildcards):
+    """Input: the SFT examples of this run; a corrupted setting's are drawn per replicate."""
+    corrupted = setting_by_name(config, wildcards.setting).get("corruption")
+    path = SEED_TRACES if REPLICATED and corrupted else TRACES
+    return path.format(**dict(wildcards.items()))
+
+
+def fills_trace(wildcards):
+    """Whether this setting trains on filler in place of its trace (made in the model's tokens)."""
+    return setting_by_name(config, wildcards.setting).get("corruption") == "filler"
+
+
 def adapter(wildcards):
     """Input: the fine-tuned adapter, except for the prompt baseline."""
     if setting_by_name(config, wildcards.setting)["target"] == "none":
         return []
-    return f"{R}/{wildcards.dataset}/{wildcards.model}/{wildcards.setting}/adapter"
+    return f"{run_folder(wildcards)}/adapter"
 
 
 def reference_entry(name):
@@ -73,8 +131,21 @@ def release_decomposed(wildcards):
     return f"{R}/{name}/decomposed.parquet" if name else []
 
 
-def job_resources(stage):
-    return config["resources"][stage]
+def run_scores(runs):
+    """The score files of ``runs`` (entries of RUNS): each run's, or its seed's."""
+    return [f"{RUN}/scores.parquet".format(**run) for run in runs]
+
+
+def dataset_runs(settings):
+    """SEEDED_RUNS of one dataset's ``settings``, as a function of the wildcards."""
+    return lambda wc: [
+        r for r in SEEDED_RUNS if r["dataset"] == wc.dataset and r["setting"] in settings
+    ]
+
+
+def job_resource(stage, key):
+    """A train or predict job's ``key`` (threads, mem_mb, runtime), the model's own on top."""
+    return lambda wildcards: model_resources(config, wildcards.model, stage)[key]
 
 
 def all_targets():
@@ -90,6 +161,11 @@ def all_targets():
         f"{R}/tables/{name}"
         for name in ("table2.tex", "table3.tex", "stats.tex", "summary.csv")
     ]
+    if CORRUPTION_STUDY:
+        tables.append(f"{R}/tables/corruptions.tex")
+        grids += expand(f"{R}/figures/corruptions_{{dataset}}.png", dataset=DATASETS)
+    if DOSE_RESPONSE:
+        grids += expand(f"{R}/figures/dose_response_{{dataset}}.png", dataset=DATASETS)
     references = [f"{R}/reference/{r['name']}.json" for r in config["reference"]]
     if config.get("paper_release"):
         references += [f"{R}/reference/summary.csv", f"{R}/reference/summary.tex"]

@@ -3,29 +3,29 @@
 
 rule predict:
     input:
-        traces=f"{R}/{{dataset}}/traces/{{setting}}.parquet",
+        traces=run_traces,
         decomposed=f"{R}/{{dataset}}/decomposed.parquet",
         base=base_model,
         adapter=adapter,
     output:
-        f"{R}/{{dataset}}/{{model}}/{{setting}}/predictions.parquet",
+        f"{RUN}/predictions.parquet",
     log:
-        f"{R}/logs/predict/{{dataset}}/{{model}}/{{setting}}.log",
+        f"{R}/logs/predict/{RUN_ID}.log",
     benchmark:
-        f"{R}/benchmarks/predict/{{dataset}}/{{model}}/{{setting}}.tsv"
+        f"{R}/benchmarks/predict/{RUN_ID}.tsv"
     conda:
         "../envs/gpu.yaml"
-    threads: job_resources("predict")["threads"]
+    threads: job_resource("predict", "threads")
     resources:
         gpu=lambda wc: config["models"][wc.model]["gpu"],
-        mem_mb=job_resources("predict")["mem_mb"],
-        runtime=job_resources("predict")["runtime"],
+        mem_mb=job_resource("predict", "mem_mb"),
+        runtime=job_resource("predict", "runtime"),
     params:
         base=base_path,
         model=model_cfg,
         chat=chat_cfg,
         dataset=lambda wc: config["datasets"][wc.dataset],
         inference=config["inference"],
-        seed=config["seed"],
+        seed=run_seed,
     script:
         "../workflow/scripts/predict.py"

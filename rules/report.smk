@@ -63,12 +63,7 @@ rule confusion_grid:
 
 rule tables:
     input:
-        scores=expand(
-            f"{R}/{{dataset}}/{{model}}/{{setting}}/scores.parquet",
-            dataset=DATASETS,
-            model=MODELS,
-            setting=SETTINGS,
-        ),
+        scores=run_scores(RUNS),
     output:
         table2=report(
             f"{R}/tables/table2.tex",
@@ -101,12 +96,8 @@ rule tables:
         mem_mb=2000,
         runtime=10,
     params:
-        runs=[
-            {"dataset": d, "model": m, "setting": s}
-            for d in DATASETS
-            for m in MODELS
-            for s in SETTINGS
-        ],
+        runs=RUNS,
+        replicated=REPLICATED,
         settings=config["settings"],
         table2_dataset=config["report"]["table2_dataset"],
         table3_datasets=[
@@ -117,3 +108,83 @@ rule tables:
         display=display_names(config),
     script:
         "../workflow/scripts/tables.py"
+
+
+rule corruptions:
+    input:
+        scores=run_scores(SEEDED_RUNS),
+    output:
+        report(
+            f"{R}/tables/corruptions.tex",
+            caption="../workflow/report/corruptions_table.rst",
+            category="Tables",
+        ),
+    log:
+        f"{R}/logs/corruptions/corruptions.log",
+    benchmark:
+        f"{R}/benchmarks/corruptions/corruptions.tsv"
+    conda:
+        "../envs/tracekd.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        runs=SEEDED_RUNS,
+        targets={s["name"]: s["target"] for s in config["settings"]},
+        n_boot=config["report"]["bootstrap_resamples"],
+        display=display_names(config),
+    script:
+        "../workflow/scripts/corruptions.py"
+
+
+rule corruption_figure:
+    input:
+        scores=lambda wc: run_scores(dataset_runs(SETTINGS)(wc)),
+    output:
+        report(
+            f"{R}/figures/corruptions_{{dataset}}.png",
+            caption="../workflow/report/corruptions.rst",
+            category="Corruptions",
+            labels={"dataset": "{dataset}", "figure": "accuracy per setting"},
+        ),
+    log:
+        f"{R}/logs/corruption_figure/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/corruption_figure/{{dataset}}.tsv"
+    conda:
+        "../envs/tracekd.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        runs=dataset_runs(SETTINGS),
+        kind="corruptions",
+        settings=config["settings"],
+        models=MODELS,
+        n_boot=config["report"]["bootstrap_resamples"],
+        display=display_names(config),
+    script:
+        "../workflow/scripts/corruption_figure.py"
+
+
+use rule corruption_figure as dose_response with:
+    input:
+        scores=lambda wc: run_scores(dataset_runs(DOSES)(wc)),
+    output:
+        report(
+            f"{R}/figures/dose_response_{{dataset}}.png",
+            caption="../workflow/report/dose_response.rst",
+            category="Corruptions",
+            labels={"dataset": "{dataset}", "figure": "dose-response"},
+        ),
+    log:
+        f"{R}/logs/dose_response/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/dose_response/{{dataset}}.tsv"
+    params:
+        runs=dataset_runs(DOSES),
+        kind="dose_response",
+        settings=config["settings"],
+        models=MODELS,
+        n_boot=config["report"]["bootstrap_resamples"],
+        display=display_names(config),

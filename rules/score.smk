@@ -3,13 +3,13 @@
 
 rule score:
     input:
-        f"{R}/{{dataset}}/{{model}}/{{setting}}/predictions.parquet",
+        rules.predict.output[0],
     output:
-        f"{R}/{{dataset}}/{{model}}/{{setting}}/scores.parquet",
+        f"{RUN}/scores.parquet",
     log:
-        f"{R}/logs/score/{{dataset}}/{{model}}/{{setting}}.log",
+        f"{R}/logs/score/{RUN_ID}.log",
     benchmark:
-        f"{R}/benchmarks/score/{{dataset}}/{{model}}/{{setting}}.tsv"
+        f"{R}/benchmarks/score/{RUN_ID}.tsv"
     conda:
         "../envs/tracekd.yaml"
     resources:
@@ -20,6 +20,31 @@ rule score:
         dataset=lookup(dpath="datasets/{dataset}", within=config),
     script:
         "../workflow/scripts/score.py"
+
+
+if REPLICATED:
+
+    rule pool_seeds:
+        input:
+            expand(
+                f"{R}/{{{{dataset}}}}/{{{{model}}}}/{{{{setting}}}}/seeds/{{seed}}/scores.parquet",
+                seed=SEEDS,
+            ),
+        output:
+            f"{R}/{{dataset}}/{{model}}/{{setting}}/scores.parquet",
+        log:
+            f"{R}/logs/pool_seeds/{{dataset}}/{{model}}/{{setting}}.log",
+        benchmark:
+            f"{R}/benchmarks/pool_seeds/{{dataset}}/{{model}}/{{setting}}.tsv"
+        conda:
+            "../envs/tracekd.yaml"
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        params:
+            seeds=SEEDS,
+        script:
+            "../workflow/scripts/pool_seeds.py"
 
 
 rule release_summary:

@@ -5,7 +5,7 @@ rule traces:
     input:
         f"{R}/{{dataset}}/decomposed.parquet",
     output:
-        f"{R}/{{dataset}}/traces/{{setting}}.parquet",
+        TRACES,
     log:
         f"{R}/logs/traces/{{dataset}}/{{setting}}.log",
     benchmark:
@@ -20,3 +20,18 @@ rule traces:
         dataset=lambda wc: config["datasets"][wc.dataset],
     script:
         "../workflow/scripts/traces.py"
+
+
+if REPLICATED:
+
+    # a corrupted setting's examples per replicate, drawn with the replicate's seed
+    use rule traces as traces_seed with:
+        output:
+            SEED_TRACES,
+        log:
+            f"{R}/logs/traces/{{dataset}}/seeds/{{seed}}/{{setting}}.log",
+        benchmark:
+            f"{R}/benchmarks/traces/{{dataset}}/seeds/{{seed}}/{{setting}}.tsv"
+        params:
+            setting=run_setting,
+            dataset=lookup(dpath="datasets/{dataset}", within=config),

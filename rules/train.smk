@@ -4,11 +4,7 @@
 rule build_model:
     input:
         # the tokenizer learns every dataset's prompts and targets
-        expand(
-            f"{R}/{{dataset}}/traces/{{setting}}.parquet",
-            dataset=DATASETS,
-            setting=SETTINGS,
-        ),
+        expand(TRACES, dataset=DATASETS, setting=SETTINGS),
     output:
         directory(f"{R}/models/{{model}}"),
     log:
@@ -29,28 +25,29 @@ rule build_model:
 
 rule train:
     input:
-        traces=f"{R}/{{dataset}}/traces/{{setting}}.parquet",
+        traces=run_traces,
         base=base_model,
     output:
-        directory(f"{R}/{{dataset}}/{{model}}/{{setting}}/adapter"),
+        directory(f"{RUN}/adapter"),
     log:
-        f"{R}/logs/train/{{dataset}}/{{model}}/{{setting}}.log",
+        f"{R}/logs/train/{RUN_ID}.log",
     benchmark:
-        f"{R}/benchmarks/train/{{dataset}}/{{model}}/{{setting}}.tsv"
+        f"{R}/benchmarks/train/{RUN_ID}.tsv"
     conda:
         "../envs/gpu.yaml"
-    threads: job_resources("train")["threads"]
+    threads: job_resource("train", "threads")
     resources:
         gpu=lambda wc: config["models"][wc.model]["gpu"],
-        mem_mb=job_resources("train")["mem_mb"],
-        runtime=job_resources("train")["runtime"],
+        mem_mb=job_resource("train", "mem_mb"),
+        runtime=job_resource("train", "runtime"),
     params:
         base=base_path,
         model=model_cfg,
         chat=chat_cfg,
         training=lambda wc: merged_training(config, wc.model),
-        seed=config["seed"],
+        seed=run_seed,
+        filler=fills_trace,
         # outside the output folder, so a rerun after a kill resumes from the last checkpoint
-        checkpoints=lambda wc: f"{R}/{wc.dataset}/{wc.model}/{wc.setting}/checkpoints",
+        checkpoints=lambda wc: f"{run_folder(wc)}/checkpoints",
     script:
         "../workflow/scripts/train.py"

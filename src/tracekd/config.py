@@ -366,6 +366,19 @@ def check_config(config: Mapping[str, Any]) -> None:
     for i, s in enumerate(config["settings"]):
         if s.get("corruption") and s["target"] != "trace":
             raise ConfigError(f"settings.{i}.corruption: only a 'trace' setting can be corrupted")
+        if (s.get("corruption") == "facts") != (s.get("share") is not None):
+            raise ConfigError(
+                f"settings.{i}.share: setting {s['name']!r}: the facts scheme needs a share of the "
+                "gold facts to replace, and no other scheme takes one"
+            )
+        if s.get("corruption") in NEEDS_ANOTHER_CATEGORY:
+            for name, ds in config["datasets"].items():
+                labels = get_dataset(ds["loader"]).categories
+                if labels is not None and len(set(labels(ds))) < 2:
+                    raise ConfigError(
+                        f"settings.{i}.corruption: setting {s['name']!r} draws another category, "
+                        f"but dataset {name!r} has only one ({list(labels(ds))})"
+                    )
     for name, ds in config["datasets"].items():
         try:
             TraceTemplate(ds["trace_template"])
@@ -429,6 +442,40 @@ def _check_results(results: str) -> None:
         )
 
 
+#: corruption schemes that put another category in the trace
+NEEDS_ANOTHER_CATEGORY = frozenset({"random", "category"})
+
+
+def study_seeds(config: Mapping[str, Any]) -> list[int]:
+    """The study's replicate seeds: ``seeds``, or the one ``seed`` when none are listed."""
+    return list(config.get("seeds") or [config["seed"]])
+
+
+def replicated(config: Mapping[str, Any]) -> bool:
+    """Whether each setting runs once per seed (``{setting}/seeds/{seed}/``): two seeds or more."""
+    return len(study_seeds(config)) > 1
+
+
+def corruption_seed(config: Mapping[str, Any], entry: Mapping[str, Any], seed: int) -> int:
+    """The seed that draws a setting's corruption in the replicate of ``seed``: the replicate's
+    own when the study replicates, else the setting's ``seed`` (today's single runs)."""
+    return int(seed) if replicated(config) else int(entry.get("seed", 0))
+
+
+def replicate_setting(config: Mapping[str, Any], name: str, seed: int) -> dict[str, Any]:
+    """Setting ``name``'s entry with the corruption seed of the replicate of ``seed``."""
+    entry = setting_by_name(config, name)
+    entry["seed"] = corruption_seed(config, entry, seed)
+    return entry
+
+
+def model_resources(config: Mapping[str, Any], model: str, stage: str) -> dict[str, Any]:
+    """A train or predict job's threads, memory and time: ``resources.<stage>``, with the
+    model's own ``resources.<stage>`` on top."""
+    own = (config["models"][model].get("resources") or {}).get(stage) or {}
+    return {**config["resources"][stage], **own}
+
+
 def setting_by_name(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     """The config entry of setting ``name``."""
     for s in config["settings"]:
@@ -439,7 +486,14 @@ def setting_by_name(config: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 def to_setting(entry: Mapping[str, Any]) -> Setting:
     """A config setting entry as a :class:`~tracekd.traces.Setting`."""
-    return Setting(entry["name"], entry["target"], entry.get("corruption"), int(entry.get("seed", 0)))
+    share = entry.get("share")
+    return Setting(
+        entry["name"],
+        entry["target"],
+        entry.get("corruption"),
+        int(entry.get("seed", 0)),
+        None if share is None else float(share),
+    )
 
 
 def chat_options(config: Mapping[str, Any], dataset: str, model: str, setting: str) -> dict[str, Any]:

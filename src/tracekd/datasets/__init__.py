@@ -112,6 +112,7 @@ BUILT_IN = (
         check_config=babi.check_config,
         released=babi.RELEASED,
         fact_values=babi.fact_values,
+        categories=lambda options: [babi.BABI_TASKS[t] for t in options.get("tasks", babi.PAPER_TASKS)],
     ),
     Dataset(
         loader="cotemp",
@@ -125,6 +126,7 @@ BUILT_IN = (
         check_config=cotemp.check_config,
         released=cotemp.RELEASED,
         fact_values=cotemp_answer.fact_values,
+        categories=lambda options: list(options.get("relations", cotemp.RELATIONS)),
     ),
     Dataset(
         loader="marco",
@@ -135,6 +137,7 @@ BUILT_IN = (
         write_synthetic=synth_marco.write_synthetic,
         config_schema=marco.CONFIG_SCHEMA,
         check_config=partial(check_synthetic_size, key="rows"),
+        categories=lambda options: list(marco.QUERY_TYPES),
     ),
 )
 

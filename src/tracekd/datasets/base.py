@@ -222,7 +222,8 @@ class Dataset:
     ``released``: how the paper released its outputs, if it did; ``fact_values``: the answer
     values a list of facts states (:data:`FactValues`), for deciding whether a wrong answer
     repeats a value of a forced trace (the probes' misled share); ``None`` where that is not
-    decidable (free-text answers).
+    decidable (free-text answers); ``categories``: its classification step's labels under a
+    config block.
     """
 
     loader: str
@@ -237,3 +238,6 @@ class Dataset:
     check_config: Callable[[Mapping[str, Any]], None] | None = None
     released: Released | None = None
     fact_values: FactValues | None = None
+    #: the categories (classification step) a configured dataset can have, from its config block;
+    #: a corruption that needs another category is refused up front when there is only one
+    categories: Callable[[Mapping[str, Any]], Sequence[str]] | None = None

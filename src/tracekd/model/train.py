@@ -663,3 +663,40 @@ def _check_vllm_compatible(adapter_dir: Path) -> None:
     cfg = json.loads(cfg_path.read_text())
     if cfg.get("modules_to_save"):
         raise ValueError(f"{cfg_path}: modules_to_save={cfg['modules_to_save']} is rejected by vLLM")
+
+
+def training_completions(examples: Any, *, base: str, filler: bool) -> tuple[list[str], Any]:
+    """The completions one setting trains on, and (for filler) the record of its fillers.
+
+    ``examples`` is the training split of a traces table. A filler setting's traces table holds
+    the gold trace (``replaced_trace``): here, with the model's own tokenizer, each is replaced
+    by dots of the same token length (:func:`tracekd.traces.corrupt.fill_completion`); the
+    record is a frame of ``id, trace_tokens, filler``. Other settings train on the table as is
+    (record ``None``).
+    """
+    completions = examples["completion"].to_list()
+    if not filler:
+        return completions, None
+    import polars as pl
+    from transformers import AutoTokenizer
+
+    from tracekd.traces.corrupt import filler_text
+
+    tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    traces = examples["replaced_trace"].to_list()
+    lengths = [count(t) for t in traces]
+    fillers = [filler_text(n, count) for n in lengths]
+    filled = []
+    for row_id, completion, trace, filler in zip(examples["id"], completions, traces, fillers, strict=True):
+        if not trace or trace not in completion:
+            raise ValueError(f"traces row {row_id!r}: replaced_trace is not in its completion")
+        filled.append(completion.replace(trace, filler, 1))
+    record = pl.DataFrame(
+        {"id": examples["id"], "trace_tokens": lengths, "filler": fillers},
+        schema={"id": pl.String, "trace_tokens": pl.Int64, "filler": pl.String},
+    )
+    return filled, record
