@@ -14,11 +14,11 @@ rule probe:
         f"{R}/benchmarks/probe/{{dataset}}/{{model}}/{{setting}}.tsv"
     conda:
         "../envs/gpu.yaml"
-    threads: job_resources("predict")["threads"]
+    threads: job_resource("predict", "threads")
     resources:
         gpu=lambda wc: config["models"][wc.model]["gpu"],
-        mem_mb=job_resources("predict")["mem_mb"],
-        runtime=job_resources("predict")["runtime"],
+        mem_mb=job_resource("predict", "mem_mb"),
+        runtime=job_resource("predict", "runtime"),
     params:
         base=base_path,
         model=model_cfg,
