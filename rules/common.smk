@@ -26,10 +26,10 @@ SEEDS = study_seeds(config)
 # with two seeds or more each setting runs once per seed, below its folder; with one, the
 # paper's flat paths
 REPLICATED = replicated(config)
-REPLICATE = "/seeds/{seed}" if REPLICATED else ""
+REPLICATE = ["seeds/{seed}"] if REPLICATED else []
 # one run's folder, and the same below logs/ and benchmarks/
-RUN = f"{R}/{{dataset}}/{{model}}/{{setting}}{REPLICATE}"
-RUN_ID = f"{{dataset}}/{{model}}/{{setting}}{REPLICATE}"
+RUN_ID = os.path.join("{dataset}", "{model}", "{setting}", *REPLICATE)
+RUN = f"{R}/{RUN_ID}"
 TRACES = f"{R}/{{dataset}}/traces/{{setting}}.parquet"
 # every run of the grid, its seed named in a replicated study (the tables' parameters)
 RUNS = [
@@ -40,10 +40,14 @@ RUNS = [
     for seed in SEEDS
 ]
 # the same with the seed always named (the corruption study's table and figures)
-SEEDED_RUNS = [{**run, "seed": seed} for run in RUNS for seed in [run.get("seed", SEEDS[0])]]
+SEEDED_RUNS = [
+    {**run, "seed": seed} for run in RUNS for seed in [run.get("seed", SEEDS[0])]
+]
 # the paper's grid has its four settings and one seed; beyond it, the corruption study's
 # table and figures are planned, and a dose-response where facts are corrupted by shares
-CORRUPTION_STUDY = REPLICATED or bool(set(SETTINGS) - {"prompt", "vanilla", "correct", "incorrect"})
+CORRUPTION_STUDY = REPLICATED or bool(
+    set(SETTINGS) - {"prompt", "vanilla", "correct", "incorrect"}
+)
 DOSES = [s["name"] for s in config["settings"] if dose(s) is not None]
 DOSE_RESPONSE = any(dose(s) for s in config["settings"]) and len(DOSES) > 1
 SEED_TRACES = f"{R}/{{dataset}}/traces/seeds/{{seed}}/{{setting}}.parquet"
@@ -139,7 +143,9 @@ def run_scores(runs):
 def dataset_runs(settings):
     """SEEDED_RUNS of one dataset's ``settings``, as a function of the wildcards."""
     return lambda wc: [
-        r for r in SEEDED_RUNS if r["dataset"] == wc.dataset and r["setting"] in settings
+        r
+        for r in SEEDED_RUNS
+        if r["dataset"] == wc.dataset and r["setting"] in settings
     ]
 
 
