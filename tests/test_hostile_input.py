@@ -418,6 +418,8 @@ def test_config_file_text_problem_names_file_and_line(
 def _small_config(tmp_path: Path) -> Path:
     config = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
     config["datasets"]["bAbI"]["tasks"] = ["qa1"]
+    # one task is one category: no setting may draw another
+    config["settings"] = [s for s in config["settings"] if "corruption" not in s]
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
@@ -1240,6 +1242,8 @@ def test_failed_rule_log_starts_with_the_located_line(tmp_path: Path) -> None:
     config = yaml.safe_load(DEMO_TEXT)
     config["results"] = "out"
     config["datasets"] = {"bAbI": {**config["datasets"]["bAbI"], "tasks": ["qa1"]}}
+    config["settings"] = [s for s in config["settings"] if "corruption" not in s]
+    config.pop("probing", None)
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     raw = tmp_path / "out" / "bAbI" / "raw"
     raw.mkdir(parents=True)
