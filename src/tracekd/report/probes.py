@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from tracekd.report.figures import _save_png
 from tracekd.report.names import DISPLAY_NAMES
-from tracekd.report.tables import latex_escape
+from tracekd.report.tables import latex_escape, table_head
 
 
 def _missing(value: Any) -> bool:
@@ -56,16 +56,9 @@ def probes_latex(
         return latex_escape(names.get(name, name))
 
     n_cols = 4 + len(PROBE_COLUMNS)
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\small",
-        rf"\caption{{{caption}}}",
-        rf"\label{{{label}}}",
-        r"\begin{tabular}{llll" + "r" * (n_cols - 4) + "}",
-        r"\toprule",
-        " & ".join(["Dataset", "Model", "Setting", "Probe", *(h for h, _ in PROBE_COLUMNS)]) + r" \\",
-    ]
+    lines = table_head(
+        caption, label, ["Dataset", "Model", "Setting", "Probe"], [h for h, _ in PROBE_COLUMNS]
+    )
     previous: tuple[str, str, str] | None = None
     for row in items:
         run = (row["dataset"], row["model"], row["setting"])

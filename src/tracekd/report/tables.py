@@ -357,6 +357,23 @@ STATS_COLUMNS: tuple[tuple[str, Any], ...] = (
 )
 
 
+def table_head(
+    caption: str, label: str, labels: Sequence[str], values: Sequence[str]
+) -> list[str]:
+    """The opening lines of a booktabs table: ``labels`` left-aligned columns, then ``values``
+    right-aligned ones, and their header row (headers and caption inserted as LaTeX)."""
+    return [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        rf"\caption{{{caption}}}",
+        rf"\label{{{label}}}",
+        r"\begin{tabular}{" + "l" * len(labels) + "r" * len(values) + "}",
+        r"\toprule",
+        " & ".join([*labels, *values]) + r" \\",
+    ]
+
+
 def stats_latex(
     stat_rows: Sequence[Mapping[str, Any]] | pl.DataFrame,
     *,
@@ -382,16 +399,9 @@ def stats_latex(
         return latex_escape(names.get(name, name))
 
     n_cols = 3 + len(STATS_COLUMNS)
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\small",
-        rf"\caption{{{caption}}}",
-        rf"\label{{{label}}}",
-        r"\begin{tabular}{lll" + "r" * (n_cols - 3) + "}",
-        r"\toprule",
-        " & ".join(["Dataset", "Model", "Setting", *(h for h, _ in STATS_COLUMNS)]) + r" \\",
-    ]
+    lines = table_head(
+        caption, label, ["Dataset", "Model", "Setting"], [h for h, _ in STATS_COLUMNS]
+    )
     previous: tuple[str, str] | None = None
     for row in rows:
         dataset, model = row["dataset"], row["model"]
