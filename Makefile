@@ -30,8 +30,10 @@ demo: $(VENV)/.installed  ## the study on synthetic bAbI with a tiny model, unde
 	$(SMK) all --configfile config/demo.yaml --cores $(CORES) --printshellcmds
 	@echo; cat results/demo/tables/summary.csv
 
+# one worker per core; a whole test file stays on one worker, so its module fixtures (the
+# end-to-end runs) are built once
 test: $(VENV)/.installed  ## unit, property and end-to-end DAG tests
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(CORES) --dist loadfile
 
 lint: $(VENV)/.installed  ## ruff, snakefmt and Snakemake's linter on every shipped config
 	$(PY) -m ruff check .

@@ -2,7 +2,7 @@
 
 tests/slurm/start.sh installs Debian's slurm-wlm and munge when missing and starts a one-node
 cluster whose node advertises one (fake) A100. The demo at its smallest runs through a profile
-derived from profiles/slurm/config.yaml (same GPU requests for train and predict; no account,
+derived from profiles/slurm/config.yaml (same GPU requests for train, predict and probe; no account,
 the test partition, squeue for job status since there is no accounting database). The run must
 submit every non-local job with sbatch, the GPU rules with a GPU request, and write the same
 parquet and JSON files, byte for byte, as a local run of the same config.
@@ -31,7 +31,7 @@ SCRIPTS = ROOT / "tests" / "slurm"
 #: the test cluster's folder (configuration, daemons' logs); start.sh and stop.sh read it too
 SLURM_DIR = Path(os.environ.get("TRACEKD_SLURM_DIR", "/tmp/tracekd-slurm"))
 PARTITION = "tracekd"  # start.sh's partition
-GPU_RULES = ("train", "predict")
+GPU_RULES = ("train", "predict", "probe")
 LOCAL_RULES = ("all", "raw_data", "tables")  # the Snakefile's localrules
 #: the whole cluster setup (package install included) must finish within this
 SETUP_TIMEOUT_S = 360
@@ -44,9 +44,14 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
 def slurm_demo_config(results: Path) -> dict:
-    """The smallest demo (tests/test_workflow.py), bAbI only: 25 SLURM jobs instead of 65."""
+    """The smallest demo (tests/test_workflow.py) cut to what SLURM adds to test: bAbI only, one
+    seed, a trace setting and the answer-only one, one probe. Every kind of job still goes
+    through sbatch (the three GPU rules with their GPU request), in 21 jobs (18 through sbatch)."""
     config = smallest_demo_config(results)
     config["datasets"] = {"bAbI": config["datasets"]["bAbI"]}
+    config["settings"] = [s for s in config["settings"] if s["name"] in ("vanilla", "correct")]
+    config.pop("seeds", None)
+    config["probes"] = ["gold"]
     return config
 
 
@@ -208,7 +213,7 @@ def test_every_non_local_job_went_through_sbatch(runs: dict) -> None:
     expected = {rule: n for rule, n in plan.items() if rule not in LOCAL_RULES}
     logs = slurm_logs(runs["slurm"])
     assert {rule: len(paths) for rule, paths in logs.items()} == expected
-    assert sum(expected.values()) >= 20  # 25 today: the whole bAbI grid
+    assert sum(expected.values()) >= 15  # 18 today: bAbI, two settings, one probe
     for rule, paths in logs.items():
         for path in paths:
             info = show_job(path.stem, runs["env"])
@@ -234,7 +239,7 @@ def test_gpu_rules_were_submitted_with_a_gpu_request(runs: dict) -> None:
     gpu_calls = [c for c in calls if "--gpus=a100:1" in c]
     assert len(calls) == sum(len(p) for p in logs.values())
     assert len(gpu_calls) == sum(len(logs[rule]) for rule in GPU_RULES)
-    assert all(re.search(r"rule_(train|predict)\b", c) for c in gpu_calls)
+    assert all(re.search(r"rule_(train|predict|probe)\b", c) for c in gpu_calls)
 
 
 def test_outputs_equal_a_local_run_byte_for_byte(runs: dict) -> None:
@@ -247,7 +252,7 @@ def test_outputs_equal_a_local_run_byte_for_byte(runs: dict) -> None:
 
     names = files(slurm)
     assert names == files(local)
-    assert len(names) >= 4 * 5  # traces, predictions, scores and confusion per setting
+    assert len(names) >= 2 * 4 + 2  # traces, predictions, scores, confusion per setting; probe
     different = [str(p) for p in names if (slurm / p).read_bytes() != (local / p).read_bytes()]
     assert not different, different
     print(f"{len(names)} parquet/JSON files equal; SLURM run {runs['seconds']:.0f} s")
