@@ -295,6 +295,14 @@ def _free_span(rng: random.Random, precisions: tuple[str, ...]) -> Span:
 # --- rows ------------------------------------------------------------------------------------
 
 
+#: what the distractors of a world are: half of them near misses (``near-miss``: the answer's
+#: role, e.g. the same person's other employers, at a time disjoint from the anchor's, as in the
+#: real files), so that choosing the answer means comparing dates; or only events the question
+#: does not ask about (``background``: other people's or other properties' events), so that the
+#: answer is the object (or subject) of the facts whose subject and property the question names
+DISTRACTORS: tuple[str, ...] = ("near-miss", "background")
+
+
 #: how many names a world draws from: the real files' variety (``full``), or a few of each
 #: kind (``small``: ten people known by one name, and five places and kinds for each property),
 #: so that a model trained for minutes sees each name often enough to learn it
@@ -373,12 +381,14 @@ def synth_row(
     facts_per_row: tuple[int, int] = (6, 10),
     precision: str = "mixed",
     vocabulary: str = "full",
+    distractors: str = "near-miss",
 ) -> SynthRow:
     """Row ``index`` of the synthetic ``relation`` file for ``seed`` (independent of other rows).
 
     ``facts_per_row`` bounds the context's length (the anchor, the answer facts and at least two
     distractors are always there, so a row may exceed the upper bound); ``precision`` is a key of
-    :data:`PRECISIONS`; ``vocabulary`` one of :data:`VOCABULARIES`."""
+    :data:`PRECISIONS`; ``vocabulary`` one of :data:`VOCABULARIES`; ``distractors`` one of
+    :data:`DISTRACTORS`."""
     if relation not in RELATIONS:
         raise ValueError(f"unknown CoTempQA relation {relation!r}; known: {list(RELATIONS)}")
     if precision not in PRECISIONS:
@@ -388,6 +398,8 @@ def synth_row(
         raise ValueError(f"facts per row must satisfy 1 <= min <= max, found {facts_per_row}")
     if vocabulary not in VOCABULARIES:
         raise ValueError(f"unknown vocabulary {vocabulary!r}; known: {list(VOCABULARIES)}")
+    if distractors not in DISTRACTORS:
+        raise ValueError(f"unknown distractors {distractors!r}; known: {list(DISTRACTORS)}")
     precisions = PRECISIONS[precision]
     rng = row_rng(seed, "synth_cotemp", f"{relation}-{index}")
     names = _Names(rng, vocabulary)
@@ -424,7 +436,8 @@ def synth_row(
 
     n_facts = max(rng.randint(low, high), len(facts) + 2)
     while len(facts) < n_facts:
-        if rng.random() < 0.5:
+        # (background worlds draw no coin, near-miss worlds one per distractor, as they always did)
+        if distractors == "near-miss" and rng.random() < 0.5:
             # a near miss: the answer's role, at a time not co-temporal with the anchor
             facts.append(answer_fact(_related_span(rng, anchor_span, "disjoint", precisions)))
         else:
@@ -467,10 +480,11 @@ def write_synthetic_cotemp(
     facts_per_row: tuple[int, int] = (6, 10),
     precision: str = "mixed",
     vocabulary: str = "full",
+    distractors: str = "near-miss",
 ) -> list[Path]:
     """Write ``out_dir/<relation>.json`` (``rows`` JSON lines each); returns the paths written.
 
-    ``facts_per_row``, ``precision`` and ``vocabulary`` shape every row as in
+    ``facts_per_row``, ``precision``, ``vocabulary`` and ``distractors`` shape every row as in
     :func:`synth_row`."""
     unknown = sorted(set(relations) - set(RELATIONS))
     if unknown:
@@ -490,6 +504,7 @@ def write_synthetic_cotemp(
                 facts_per_row=facts_per_row,
                 precision=precision,
                 vocabulary=vocabulary,
+                distractors=distractors,
             ).to_json()
             for i in range(rows)
         ]
@@ -512,4 +527,5 @@ def write_synthetic(out_dir: Path, source: Mapping[str, Any], options: Mapping[s
         facts_per_row=(int(facts.get("min", 6)), int(facts.get("max", 10))),
         precision=str(source.get("precision", "mixed")),
         vocabulary=str(source.get("vocabulary", "full")),
+        distractors=str(source.get("distractors", "near-miss")),
     )
