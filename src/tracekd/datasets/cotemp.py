@@ -868,6 +868,15 @@ CONFIG_SCHEMA: Mapping[str, Any] = {
                 "and property the question names (background)"
             ),
         },
+        "questions": {
+            "type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000, "default": None,
+            "description": (
+                "synthetic: distinct questions per relation (null: every row its own); row i "
+                "asks question i mod this, with the same anchor and answer facts, and draws its "
+                "own distractors, fact order and wording, so that test rows ask training "
+                "questions in new contexts (as the MARCO twin's world repeats its facts)"
+            ),
+        },
     },
 }  # fmt: skip
 

@@ -10,6 +10,11 @@ year than the anchor's bound, or repeats that bound exactly, so that no mixed-pr
 arises and the relation is the same under every reading; the generator therefore knows the
 supporting facts (:attr:`SynthRow.relevant`) and serves as the oracle of the decomposition.
 
+A smaller world (:func:`synth_row`'s keywords; the demo's) may have shorter contexts, years
+only, fewer names, distractors that are never the answer's role (``distractors="background"``),
+or a few questions each relation repeats in new contexts (``questions``); every default is the
+shape above, byte for byte.
+
 Deterministic per seed: each row draws from its own RNG seeded by a stable hash
 (:func:`tracekd.traces.row_rng`), so the files are byte-identical for a given seed.
 """
@@ -382,13 +387,17 @@ def synth_row(
     precision: str = "mixed",
     vocabulary: str = "full",
     distractors: str = "near-miss",
+    questions: int | None = None,
 ) -> SynthRow:
     """Row ``index`` of the synthetic ``relation`` file for ``seed`` (independent of other rows).
 
     ``facts_per_row`` bounds the context's length (the anchor, the answer facts and at least two
     distractors are always there, so a row may exceed the upper bound); ``precision`` is a key of
     :data:`PRECISIONS`; ``vocabulary`` one of :data:`VOCABULARIES`; ``distractors`` one of
-    :data:`DISTRACTORS`."""
+    :data:`DISTRACTORS`. ``questions`` (None: every row its own) makes the rows of a relation
+    repeat that many questions: row ``index`` asks question ``index % questions``, with the same
+    anchor and answer facts, and draws only its distractors, their order and the question's
+    wording itself."""
     if relation not in RELATIONS:
         raise ValueError(f"unknown CoTempQA relation {relation!r}; known: {list(RELATIONS)}")
     if precision not in PRECISIONS:
@@ -400,19 +409,25 @@ def synth_row(
         raise ValueError(f"unknown vocabulary {vocabulary!r}; known: {list(VOCABULARIES)}")
     if distractors not in DISTRACTORS:
         raise ValueError(f"unknown distractors {distractors!r}; known: {list(DISTRACTORS)}")
+    if questions is not None and questions < 1:
+        raise ValueError(f"questions must be >= 1 (or None), got {questions}")
     precisions = PRECISIONS[precision]
     rng = row_rng(seed, "synth_cotemp", f"{relation}-{index}")
-    names = _Names(rng, vocabulary)
-    triple = rng.choice(TRIPLE_ELEMENTS)
+    # the question's own draws (anchor, answers); the row's draws (distractors, order) are rng's
+    core = rng if questions is None else row_rng(
+        seed, "synth_cotemp", f"{relation}-question-{index % questions}"
+    )
+    names = _Names(core, vocabulary)
+    triple = core.choice(TRIPLE_ELEMENTS)
     props = list(VERBS)
-    anchor_prop = rng.choice(props)
+    anchor_prop = core.choice(props)
     answer_prop = (
-        anchor_prop if triple[3:5] == "R1" else rng.choice([p for p in props if p != anchor_prop])
+        anchor_prop if triple[3:5] == "R1" else core.choice([p for p in props if p != anchor_prop])
     )
     anchor_subject = names.person()
     anchor_object = names.thing(anchor_prop)
-    anchor_span = _anchor_span(rng, relation, precisions)
-    kinds = _answer_kinds(rng, relation)
+    anchor_span = _anchor_span(core, relation, precisions)
+    kinds = _answer_kinds(core, relation)
 
     # (subject, property, object, span); the first is the anchor, then one per answer
     facts: list[tuple[str, str, str, Span]] = [
@@ -430,10 +445,11 @@ def synth_row(
         return (subject, answer_prop, names.thing(answer_prop), span)
 
     for kind in kinds:
-        fact = answer_fact(_related_span(rng, anchor_span, kind, precisions))
+        fact = answer_fact(_related_span(core, anchor_span, kind, precisions))
         facts.append(fact)
         answers.append(fact[0] if triple == "S2_R1_O1" else fact[2])
 
+    names.rng = rng  # the distractors' names are the row's own
     n_facts = max(rng.randint(low, high), len(facts) + 2)
     while len(facts) < n_facts:
         # (background worlds draw no coin, near-miss worlds one per distractor, as they always did)
@@ -481,11 +497,12 @@ def write_synthetic_cotemp(
     precision: str = "mixed",
     vocabulary: str = "full",
     distractors: str = "near-miss",
+    questions: int | None = None,
 ) -> list[Path]:
     """Write ``out_dir/<relation>.json`` (``rows`` JSON lines each); returns the paths written.
 
-    ``facts_per_row``, ``precision``, ``vocabulary`` and ``distractors`` shape every row as in
-    :func:`synth_row`."""
+    ``facts_per_row``, ``precision``, ``vocabulary``, ``distractors`` and ``questions`` shape
+    every row as in :func:`synth_row`."""
     unknown = sorted(set(relations) - set(RELATIONS))
     if unknown:
         raise ValueError(f"unknown CoTempQA relation(s) {unknown}; known: {list(RELATIONS)}")
@@ -505,6 +522,7 @@ def write_synthetic_cotemp(
                 precision=precision,
                 vocabulary=vocabulary,
                 distractors=distractors,
+                questions=questions,
             ).to_json()
             for i in range(rows)
         ]
@@ -528,4 +546,5 @@ def write_synthetic(out_dir: Path, source: Mapping[str, Any], options: Mapping[s
         precision=str(source.get("precision", "mixed")),
         vocabulary=str(source.get("vocabulary", "full")),
         distractors=str(source.get("distractors", "near-miss")),
+        questions=None if source.get("questions") is None else int(source["questions"]),
     )
