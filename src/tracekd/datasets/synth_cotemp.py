@@ -414,9 +414,9 @@ def synth_row(
     precisions = PRECISIONS[precision]
     rng = row_rng(seed, "synth_cotemp", f"{relation}-{index}")
     # the question's own draws (anchor, answers); the row's draws (distractors, order) are rng's
-    core = rng if questions is None else row_rng(
-        seed, "synth_cotemp", f"{relation}-question-{index % questions}"
-    )
+    core = rng
+    if questions is not None:
+        core = row_rng(seed, "synth_cotemp", f"{relation}-question-{index % questions}")
     names = _Names(core, vocabulary)
     triple = core.choice(TRIPLE_ELEMENTS)
     props = list(VERBS)
