@@ -178,6 +178,10 @@ def test_synthetic_world_shape_is_checked(demo_raw: dict) -> None:
     assert "datasets.CoTemp" in message and "facts_per_row" in message
     message = _invalid(demo_raw, lambda c: source(c).update(precision="decade"))
     assert "datasets.CoTemp.source.precision" in message
+    message = _invalid(demo_raw, lambda c: source(c).update(distractors="decoys"))
+    assert "datasets.CoTemp.source.distractors" in message
+    message = _invalid(demo_raw, lambda c: source(c).update(questions=0))
+    assert "datasets.CoTemp.source.questions" in message
     message = _invalid(demo_raw, lambda c: c["datasets"]["MARCO"]["source"].update(passages=11))
     assert "datasets.MARCO.source.passages" in message
 

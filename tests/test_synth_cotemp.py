@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -23,9 +24,12 @@ from tracekd.datasets.cotemp import (
 )
 from tracekd.datasets.synth_cotemp import (
     _LAST,
+    DISTRACTORS,
     PRECISIONS,
     VOCABULARIES,
+    SynthRow,
     synth_row,
+    write_synthetic,
     write_synthetic_cotemp,
 )
 
@@ -133,14 +137,17 @@ def test_decompose_cotemp_on_the_twin(synth_dir: Path) -> None:
     extra=st.integers(min_value=0, max_value=4),
     precision=st.sampled_from(sorted(PRECISIONS)),
     vocabulary=st.sampled_from(VOCABULARIES),
+    distractors=st.sampled_from(DISTRACTORS),
+    questions=st.none() | st.integers(min_value=1, max_value=20),
 )
 def test_every_world_shape_keeps_the_oracle(
-    relation: str, index: int, seed: int, low: int, extra: int, precision: str, vocabulary: str
+    relation: str, index: int, seed: int, low: int, extra: int, precision: str, vocabulary: str,
+    distractors: str, questions: int | None,
 ) -> None:
     """Smaller worlds (the demo's) are still decomposed exactly as the generator built them."""
     row = synth_row(
         relation, index, seed, facts_per_row=(low, low + extra), precision=precision,
-        vocabulary=vocabulary,
+        vocabulary=vocabulary, distractors=distractors, questions=questions,
     )
     # the anchor, the answers and two distractors at least, else within the bounds
     assert len(row.facts) >= len(row.answers) + 3
@@ -157,11 +164,132 @@ def test_every_world_shape_keeps_the_oracle(
 
 
 def test_default_shape_is_the_full_world() -> None:
-    """The defaults are the real files' shape: 6 to 10 facts, mixed precision, full names."""
+    """The defaults are the real files' shape: 6 to 10 facts, mixed precision, full names,
+    near-miss distractors, every row its own question."""
     assert synth_row("equal", 3, 9) == synth_row(
-        "equal", 3, 9, facts_per_row=(6, 10), precision="mixed", vocabulary="full"
+        "equal", 3, 9, facts_per_row=(6, 10), precision="mixed", vocabulary="full",
+        distractors="near-miss", questions=None,
     )
     assert 6 <= len(synth_row("overlap", 4, 9).facts)
+
+
+def _digest(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ({}, "1861161624e0d2b5aaade206f451e5d67bb8691e6c504fc07f55e2b815b26a69"),
+        (
+            {"facts_per_row": (3, 4), "precision": "year", "vocabulary": "small"},
+            "0cf0ef0608751af09efbd1a35e4a77d6603d4ddd148985dd1d1da4db309b0806",
+        ),
+    ],
+)
+def test_default_knobs_write_yesterdays_bytes(tmp_path: Path, shape: dict, expected: str) -> None:
+    """The files written before the distractors and questions knobs existed, byte for byte:
+    the real files' shape and the smaller one the demo used, at their defaults."""
+    paths = write_synthetic_cotemp(tmp_path, relations=list(RELATIONS), rows=40, seed=3, **shape)
+    assert _digest(paths) == expected
+    again = write_synthetic_cotemp(
+        tmp_path / "explicit", relations=list(RELATIONS), rows=40, seed=3, **shape,
+        distractors="near-miss", questions=None,
+    )
+    assert _digest(again) == expected
+
+
+def test_the_config_block_reaches_the_writer(tmp_path: Path) -> None:
+    """``source:`` keys reach the generator; left out, they are the defaults."""
+    options = {"relations": ["during"]}
+    write_synthetic(tmp_path / "plain", {"rows": 9, "seed": 4}, options)
+    write_synthetic(
+        tmp_path / "defaults", {"rows": 9, "seed": 4, "distractors": "near-miss", "questions": None},
+        options,
+    )
+    write_synthetic(
+        tmp_path / "shaped", {"rows": 9, "seed": 4, "distractors": "background", "questions": 2},
+        options,
+    )
+    plain = (tmp_path / "plain" / "during.json").read_bytes()
+    assert plain == (tmp_path / "defaults" / "during.json").read_bytes()
+    shaped = [json.loads(line) for line in (tmp_path / "shaped" / "during.json").open()]
+    assert [r["answer"] for r in shaped[::2]] == [shaped[0]["answer"]] * 5
+    expected = [synth_row("during", i, 4, distractors="background", questions=2) for i in range(9)]
+    assert [r["facts"] for r in shaped] == [list(r.facts) for r in expected]
+
+
+def _answer_role(row: SynthRow) -> set[tuple[str, str]]:
+    """What the answer facts share: (subject, verb), or (verb, object) for "who also ...?"."""
+    parsed = [parse_fact(row.facts[i]) for i in row.support]
+    if row.triple_element == "S2_R1_O1":
+        return {(f.verb, f.object) for f in parsed}
+    return {(f.subject, f.verb) for f in parsed}
+
+
+def _near_misses(row: SynthRow) -> int:
+    """Distractors in the answer's role (at a time not co-temporal with the anchor)."""
+    role = _answer_role(row)
+    anchor = parse_fact(row.facts[row.anchor])
+    count = 0
+    for i in set(range(len(row.facts))) - set(row.relevant):
+        fact = parse_fact(row.facts[i])
+        key = (fact.verb, fact.object) if row.triple_element == "S2_R1_O1" else (fact.subject, fact.verb)
+        if key in role and not (row.triple_element == "S2_R1_O1" and fact.subject == anchor.subject):
+            count += 1
+    return count
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    relation=st.sampled_from(RELATIONS),
+    index=st.integers(min_value=0, max_value=10_000),
+    seed=st.integers(min_value=0, max_value=2**31),
+    small=st.booleans(),
+)
+def test_background_distractors_are_never_the_answers_role(
+    relation: str, index: int, seed: int, small: bool
+) -> None:
+    """Background worlds: the facts in the answer's role are the answers; nothing else is."""
+    shape = {"facts_per_row": (3, 4), "precision": "year", "vocabulary": "small"} if small else {}
+    row = synth_row(relation, index, seed, distractors="background", **shape)
+    assert _near_misses(row) == 0
+    assert len(row.facts) >= len(row.answers) + 3
+
+
+def test_near_miss_worlds_have_near_misses() -> None:
+    """The default world does put the answer's role at other times among the distractors."""
+    rows = [synth_row(r, i, 5) for r in RELATIONS for i in range(30)]
+    assert sum(_near_misses(row) > 0 for row in rows) > len(rows) // 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    relation=st.sampled_from(RELATIONS),
+    index=st.integers(min_value=0, max_value=10_000),
+    seed=st.integers(min_value=0, max_value=2**31),
+    questions=st.integers(min_value=1, max_value=12),
+    distractors=st.sampled_from(DISTRACTORS),
+)
+def test_repeated_questions_keep_anchor_and_answers(
+    relation: str, index: int, seed: int, questions: int, distractors: str
+) -> None:
+    """Rows ``questions`` apart ask the same question about the same facts, in other contexts."""
+    a = synth_row(relation, index, seed, questions=questions, distractors=distractors)
+    b = synth_row(relation, index + questions, seed, questions=questions, distractors=distractors)
+    assert (a.triple_element, a.answers, a.kinds) == (b.triple_element, b.answers, b.kinds)
+    assert [a.facts[i] for i in (a.anchor, *a.support)] == [b.facts[i] for i in (b.anchor, *b.support)]
+    # the same question up to its closing phrase ("at the same time", "concurrently", ...)
+    assert a.question.split(",")[0] == b.question.split(",")[0]
+
+
+def test_repeated_questions_vary_their_contexts() -> None:
+    rows = [synth_row("overlap", i, 2, questions=3) for i in range(30)]
+    assert len({r.question.split(",")[0] for r in rows}) == 3
+    assert len({r.facts for r in rows}) > 20  # new distractors and order, row by row
 
 
 @pytest.mark.parametrize(
@@ -171,6 +299,8 @@ def test_default_shape_is_the_full_world() -> None:
         ({"facts_per_row": (5, 3)}, "facts per row"),
         ({"precision": "decade"}, "precision"),
         ({"vocabulary": "tiny"}, "vocabulary"),
+        ({"distractors": "decoys"}, "distractors"),
+        ({"questions": 0}, "questions"),
     ],
 )
 def test_bad_world_shapes_are_refused(kwargs: dict, message: str) -> None:

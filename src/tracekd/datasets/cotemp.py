@@ -858,6 +858,25 @@ CONFIG_SCHEMA: Mapping[str, Any] = {
                 "25 organisations and positions per property (small)"
             ),
         },
+        "distractors": {
+            "type": "string", "enum": ["near-miss", "background"], "default": "near-miss",
+            "description": (
+                "synthetic: the facts beside the anchor and the answers: half of them the "
+                "answer's role at a time disjoint from the anchor's, so that answering means "
+                "comparing dates, as in the real files (near-miss); or only events the question "
+                "does not ask about, so that answering means finding the facts whose subject "
+                "and property the question names (background)"
+            ),
+        },
+        "questions": {
+            "type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000, "default": None,
+            "description": (
+                "synthetic: distinct questions per relation (null: every row its own); row i "
+                "asks question i mod this, with the same anchor and answer facts, and draws its "
+                "own distractors, fact order and wording, so that test rows ask training "
+                "questions in new contexts (as the MARCO twin's world repeats its facts)"
+            ),
+        },
     },
 }  # fmt: skip
 

@@ -10,6 +10,11 @@ year than the anchor's bound, or repeats that bound exactly, so that no mixed-pr
 arises and the relation is the same under every reading; the generator therefore knows the
 supporting facts (:attr:`SynthRow.relevant`) and serves as the oracle of the decomposition.
 
+A smaller world (:func:`synth_row`'s keywords; the demo's) may have shorter contexts, years
+only, fewer names, distractors that are never the answer's role (``distractors="background"``),
+or a few questions each relation repeats in new contexts (``questions``); every default is the
+shape above, byte for byte.
+
 Deterministic per seed: each row draws from its own RNG seeded by a stable hash
 (:func:`tracekd.traces.row_rng`), so the files are byte-identical for a given seed.
 """
@@ -295,6 +300,14 @@ def _free_span(rng: random.Random, precisions: tuple[str, ...]) -> Span:
 # --- rows ------------------------------------------------------------------------------------
 
 
+#: what the distractors of a world are: half of them near misses (``near-miss``: the answer's
+#: role, e.g. the same person's other employers, at a time disjoint from the anchor's, as in the
+#: real files), so that choosing the answer means comparing dates; or only events the question
+#: does not ask about (``background``: other people's or other properties' events), so that the
+#: answer is the object (or subject) of the facts whose subject and property the question names
+DISTRACTORS: tuple[str, ...] = ("near-miss", "background")
+
+
 #: how many names a world draws from: the real files' variety (``full``), or a few of each
 #: kind (``small``: ten people known by one name, and five places and kinds for each property),
 #: so that a model trained for minutes sees each name often enough to learn it
@@ -373,12 +386,18 @@ def synth_row(
     facts_per_row: tuple[int, int] = (6, 10),
     precision: str = "mixed",
     vocabulary: str = "full",
+    distractors: str = "near-miss",
+    questions: int | None = None,
 ) -> SynthRow:
     """Row ``index`` of the synthetic ``relation`` file for ``seed`` (independent of other rows).
 
     ``facts_per_row`` bounds the context's length (the anchor, the answer facts and at least two
     distractors are always there, so a row may exceed the upper bound); ``precision`` is a key of
-    :data:`PRECISIONS`; ``vocabulary`` one of :data:`VOCABULARIES`."""
+    :data:`PRECISIONS`; ``vocabulary`` one of :data:`VOCABULARIES`; ``distractors`` one of
+    :data:`DISTRACTORS`. ``questions`` (None: every row its own) makes the rows of a relation
+    repeat that many questions: row ``index`` asks question ``index % questions``, with the same
+    anchor and answer facts, and draws only its distractors, their order and the question's
+    wording itself."""
     if relation not in RELATIONS:
         raise ValueError(f"unknown CoTempQA relation {relation!r}; known: {list(RELATIONS)}")
     if precision not in PRECISIONS:
@@ -388,19 +407,27 @@ def synth_row(
         raise ValueError(f"facts per row must satisfy 1 <= min <= max, found {facts_per_row}")
     if vocabulary not in VOCABULARIES:
         raise ValueError(f"unknown vocabulary {vocabulary!r}; known: {list(VOCABULARIES)}")
+    if distractors not in DISTRACTORS:
+        raise ValueError(f"unknown distractors {distractors!r}; known: {list(DISTRACTORS)}")
+    if questions is not None and questions < 1:
+        raise ValueError(f"questions must be >= 1 (or None), got {questions}")
     precisions = PRECISIONS[precision]
     rng = row_rng(seed, "synth_cotemp", f"{relation}-{index}")
-    names = _Names(rng, vocabulary)
-    triple = rng.choice(TRIPLE_ELEMENTS)
+    # the question's own draws (anchor, answers); the row's draws (distractors, order) are rng's
+    core = rng
+    if questions is not None:
+        core = row_rng(seed, "synth_cotemp", f"{relation}-question-{index % questions}")
+    names = _Names(core, vocabulary)
+    triple = core.choice(TRIPLE_ELEMENTS)
     props = list(VERBS)
-    anchor_prop = rng.choice(props)
+    anchor_prop = core.choice(props)
     answer_prop = (
-        anchor_prop if triple[3:5] == "R1" else rng.choice([p for p in props if p != anchor_prop])
+        anchor_prop if triple[3:5] == "R1" else core.choice([p for p in props if p != anchor_prop])
     )
     anchor_subject = names.person()
     anchor_object = names.thing(anchor_prop)
-    anchor_span = _anchor_span(rng, relation, precisions)
-    kinds = _answer_kinds(rng, relation)
+    anchor_span = _anchor_span(core, relation, precisions)
+    kinds = _answer_kinds(core, relation)
 
     # (subject, property, object, span); the first is the anchor, then one per answer
     facts: list[tuple[str, str, str, Span]] = [
@@ -418,13 +445,15 @@ def synth_row(
         return (subject, answer_prop, names.thing(answer_prop), span)
 
     for kind in kinds:
-        fact = answer_fact(_related_span(rng, anchor_span, kind, precisions))
+        fact = answer_fact(_related_span(core, anchor_span, kind, precisions))
         facts.append(fact)
         answers.append(fact[0] if triple == "S2_R1_O1" else fact[2])
 
+    names.rng = rng  # the distractors' names are the row's own
     n_facts = max(rng.randint(low, high), len(facts) + 2)
     while len(facts) < n_facts:
-        if rng.random() < 0.5:
+        # (background worlds draw no coin, near-miss worlds one per distractor, as they always did)
+        if distractors == "near-miss" and rng.random() < 0.5:
             # a near miss: the answer's role, at a time not co-temporal with the anchor
             facts.append(answer_fact(_related_span(rng, anchor_span, "disjoint", precisions)))
         else:
@@ -467,11 +496,13 @@ def write_synthetic_cotemp(
     facts_per_row: tuple[int, int] = (6, 10),
     precision: str = "mixed",
     vocabulary: str = "full",
+    distractors: str = "near-miss",
+    questions: int | None = None,
 ) -> list[Path]:
     """Write ``out_dir/<relation>.json`` (``rows`` JSON lines each); returns the paths written.
 
-    ``facts_per_row``, ``precision`` and ``vocabulary`` shape every row as in
-    :func:`synth_row`."""
+    ``facts_per_row``, ``precision``, ``vocabulary``, ``distractors`` and ``questions`` shape
+    every row as in :func:`synth_row`."""
     unknown = sorted(set(relations) - set(RELATIONS))
     if unknown:
         raise ValueError(f"unknown CoTempQA relation(s) {unknown}; known: {list(RELATIONS)}")
@@ -490,6 +521,8 @@ def write_synthetic_cotemp(
                 facts_per_row=facts_per_row,
                 precision=precision,
                 vocabulary=vocabulary,
+                distractors=distractors,
+                questions=questions,
             ).to_json()
             for i in range(rows)
         ]
@@ -512,4 +545,6 @@ def write_synthetic(out_dir: Path, source: Mapping[str, Any], options: Mapping[s
         facts_per_row=(int(facts.get("min", 6)), int(facts.get("max", 10))),
         precision=str(source.get("precision", "mixed")),
         vocabulary=str(source.get("vocabulary", "full")),
+        distractors=str(source.get("distractors", "near-miss")),
+        questions=None if source.get("questions") is None else int(source["questions"]),
     )
