@@ -9,6 +9,7 @@ from tracekd.config import (
     merged_training,
     probed_runs,
     model_resources,
+    probe_draw_seed,
     release_decomposition,
     replicate_setting,
     replicated,
@@ -51,6 +52,12 @@ CORRUPTION_STUDY = REPLICATED or bool(
 DOSES = [s["name"] for s in config["settings"] if dose(s) is not None]
 DOSE_RESPONSE = any(dose(s) for s in config["settings"]) and len(DOSES) > 1
 SEED_TRACES = f"{R}/{{dataset}}/traces/seeds/{{seed}}/{{setting}}.parquet"
+# every probed run, its seed named in a replicated study (each seed's run is probed)
+PROBED_RUNS = [
+    {"dataset": d, "model": m, "setting": s, **({"seed": seed} if REPLICATED else {})}
+    for d, m, s in PROBED
+    for seed in SEEDS
+]
 
 
 def _alternatives(names):
@@ -98,6 +105,11 @@ def run_folder(wildcards):
 def run_seed(wildcards):
     """The training and inference seed of this run: its replicate's, or the study's."""
     return int(wildcards.seed) if REPLICATED else config["seed"]
+
+
+def run_probe_seed(wildcards):
+    """The seed of this run's probe draws: its replicate's, or probing.seed."""
+    return probe_draw_seed(config, run_seed(wildcards))
 
 
 def run_setting(wildcards):
@@ -189,16 +201,17 @@ def probe_paths(name):
 
 
 def probed(pattern):
-    """``pattern`` (with {dataset}, {model}, {setting}) for every probed run."""
-    return [pattern.format(dataset=d, model=m, setting=s) for d, m, s in PROBED]
+    """``pattern`` (a run's, with {seed} in a replicated study) for every probed run."""
+    return [pattern.format(**run) for run in PROBED_RUNS]
 
 
 def probe_files(name):
-    """One file of every probe of every probed run, run by run, probes in config order."""
+    """One file of every probe of every probed run, run by run (seed by seed), probes in
+    config order."""
     return [
         p
-        for d, m, s in PROBED
-        for p in expand(probe_paths(name), dataset=d, model=m, setting=s)
+        for run in PROBED_RUNS
+        for p in expand(probe_paths(name), **{k: str(v) for k, v in run.items()})
     ]
 
 

@@ -462,6 +462,13 @@ def corruption_seed(config: Mapping[str, Any], entry: Mapping[str, Any], seed: i
     return int(seed) if replicated(config) else int(entry.get("seed", 0))
 
 
+def probe_draw_seed(config: Mapping[str, Any], seed: int) -> int:
+    """The seed of the probes' per-row draws (a wrong category, non-gold facts, a swapped
+    problem) in the run of ``seed``: the run's own when the study replicates (as a corrupted
+    setting's corruption seed), else ``probing.seed``."""
+    return int(seed) if replicated(config) else int((config.get("probing") or {}).get("seed", 0))
+
+
 def replicate_setting(config: Mapping[str, Any], name: str, seed: int) -> dict[str, Any]:
     """Setting ``name``'s entry with the corruption seed of the replicate of ``seed``."""
     entry = setting_by_name(config, name)
