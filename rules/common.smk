@@ -6,7 +6,9 @@ from tracekd.report.corruptions import dose
 from tracekd.config import (
     chat_options,
     display_names,
+    enabled_models,
     merged_training,
+    model_entry,
     probed_runs,
     model_resources,
     probe_draw_seed,
@@ -19,7 +21,7 @@ from tracekd.config import (
 
 R = config["results"]
 DATASETS = list(config["datasets"])
-MODELS = list(config["models"])
+MODELS = enabled_models(config)  # a model marked enabled: false is planned nowhere
 SETTINGS = [s["name"] for s in config["settings"]]
 PROBES = list(config["probes"])
 PROBED = probed_runs(config)  # the (dataset, model, setting) runs the probes run on
@@ -77,7 +79,7 @@ def setting_cfg(wildcards):
 
 
 def model_cfg(wildcards):
-    return config["models"][wildcards.model]
+    return model_entry(config, wildcards.model)
 
 
 def chat_cfg(wildcards):
