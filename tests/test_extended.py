@@ -125,3 +125,15 @@ def test_a_disabled_model_is_planned_nowhere(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(config))
     counts, out = _job_counts(path, tmp_path)
     assert "spare" not in out and counts["build_model"] == 1 and counts["train"] == 3 * 3
+
+
+def test_the_demo_extended_study_is_the_demos_babi_with_every_scheme_and_two_seeds() -> None:
+    config = load_config(ROOT / "config" / "demo-extended.yaml")
+    demo = load_config(ROOT / "config" / "demo.yaml")
+    extended = load_config(EXTENDED)
+    assert list(config["datasets"]) == ["bAbI"] and config["datasets"]["bAbI"] == demo["datasets"]["bAbI"]
+    assert config["models"] == demo["models"] and config["seeds"] == [1, 2]
+    assert config["settings"] == extended["settings"]
+    assert config["results"] == "results/demo-extended"
+    assert config["report"]["table2_dataset"] == "bAbI" and config["report"]["table3_datasets"] == ["bAbI"]
+    assert len(probed_runs(config)) == 10
