@@ -16,7 +16,7 @@ UPGRADE ?=
 # every config shipped in config/ (make lint checks each)
 CONFIGS = $(wildcard config/*.yaml)
 
-.PHONY: demo test lint lock config-docs dry-run report clean-demo
+.PHONY: demo demo-extended test lint lock config-docs dry-run report clean-demo
 
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,12 @@ demo: $(VENV)/.installed  ## the study on synthetic bAbI with a tiny model, unde
 	$(SMK) all --configfile config/demo.yaml --cores $(CORES) --printshellcmds
 	@echo; cat results/demo/tables/summary.csv
 
-# one worker per core; a whole test file stays on one worker, so its module fixtures (the
-# end-to-end runs) are built once
+demo-extended: $(VENV)/.installed  ## bAbI, every corruption scheme, two seeds, under results/demo-extended
+	$(SMK) all --configfile config/demo-extended.yaml --cores $(CORES) --printshellcmds
+	@echo; cat results/demo-extended/tables/summary.csv
+
+# one worker per core; a whole test file stays on one worker, so its module fixtures are built
+# once (the end-to-end runs start in the background at collection: tests/conftest.py)
 test: $(VENV)/.installed  ## unit, property and end-to-end DAG tests
 	$(PY) -m pytest -n $(CORES) --dist loadfile
 
@@ -66,4 +70,4 @@ report: $(VENV)/.installed  ## HTML report of the demo
 	$(SMK) --configfile config/demo.yaml --report results/demo/report.html
 
 clean-demo:
-	rm -rf results/demo
+	rm -rf results/demo results/demo-extended

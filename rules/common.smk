@@ -6,9 +6,12 @@ from tracekd.report.corruptions import dose
 from tracekd.config import (
     chat_options,
     display_names,
+    enabled_models,
     merged_training,
+    model_entry,
     probed_runs,
     model_resources,
+    probe_draw_seed,
     release_decomposition,
     replicate_setting,
     replicated,
@@ -18,7 +21,7 @@ from tracekd.config import (
 
 R = config["results"]
 DATASETS = list(config["datasets"])
-MODELS = list(config["models"])
+MODELS = enabled_models(config)  # a model marked enabled: false is planned nowhere
 SETTINGS = [s["name"] for s in config["settings"]]
 PROBES = list(config["probes"])
 PROBED = probed_runs(config)  # the (dataset, model, setting) runs the probes run on
@@ -51,6 +54,12 @@ CORRUPTION_STUDY = REPLICATED or bool(
 DOSES = [s["name"] for s in config["settings"] if dose(s) is not None]
 DOSE_RESPONSE = any(dose(s) for s in config["settings"]) and len(DOSES) > 1
 SEED_TRACES = f"{R}/{{dataset}}/traces/seeds/{{seed}}/{{setting}}.parquet"
+# every probed run, its seed named in a replicated study (each seed's run is probed)
+PROBED_RUNS = [
+    {"dataset": d, "model": m, "setting": s, **({"seed": seed} if REPLICATED else {})}
+    for d, m, s in PROBED
+    for seed in SEEDS
+]
 
 
 def _alternatives(names):
@@ -70,7 +79,7 @@ def setting_cfg(wildcards):
 
 
 def model_cfg(wildcards):
-    return config["models"][wildcards.model]
+    return model_entry(config, wildcards.model)
 
 
 def chat_cfg(wildcards):
@@ -98,6 +107,11 @@ def run_folder(wildcards):
 def run_seed(wildcards):
     """The training and inference seed of this run: its replicate's, or the study's."""
     return int(wildcards.seed) if REPLICATED else config["seed"]
+
+
+def run_probe_seed(wildcards):
+    """The seed of this run's probe draws: its replicate's, or probing.seed."""
+    return probe_draw_seed(config, run_seed(wildcards))
 
 
 def run_setting(wildcards):
@@ -189,16 +203,17 @@ def probe_paths(name):
 
 
 def probed(pattern):
-    """``pattern`` (with {dataset}, {model}, {setting}) for every probed run."""
-    return [pattern.format(dataset=d, model=m, setting=s) for d, m, s in PROBED]
+    """``pattern`` (a run's, with {seed} in a replicated study) for every probed run."""
+    return [pattern.format(**run) for run in PROBED_RUNS]
 
 
 def probe_files(name):
-    """One file of every probe of every probed run, run by run, probes in config order."""
+    """One file of every probe of every probed run, run by run (seed by seed), probes in
+    config order."""
     return [
         p
-        for d, m, s in PROBED
-        for p in expand(probe_paths(name), dataset=d, model=m, setting=s)
+        for run in PROBED_RUNS
+        for p in expand(probe_paths(name), **{k: str(v) for k, v in run.items()})
     ]
 
 

@@ -1,4 +1,5 @@
-# Probes: each trace-trained run's answers with a forced trace, scored against its free run.
+# Probes: each trace-trained run's answers with a forced trace, scored against its free run
+# (in a replicated study, each seed's run: its adapter and its free predictions).
 rule probe:
     input:
         traces=rules.predict.input.traces,
@@ -9,9 +10,9 @@ rule probe:
     output:
         probe_paths("predictions.parquet"),
     log:
-        f"{R}/logs/probe/{{dataset}}/{{model}}/{{setting}}.log",
+        f"{R}/logs/probe/{RUN_ID}.log",
     benchmark:
-        f"{R}/benchmarks/probe/{{dataset}}/{{model}}/{{setting}}.tsv"
+        f"{R}/benchmarks/probe/{RUN_ID}.tsv"
     conda:
         "../envs/gpu.yaml"
     threads: job_resource("predict", "threads")
@@ -27,7 +28,8 @@ rule probe:
         inference=config["inference"],
         probing=config["probing"],
         probes=PROBES,
-        seed=config["seed"],
+        seed=run_seed,
+        probe_seed=run_probe_seed,
     script:
         "../workflow/scripts/probe.py"
 
@@ -38,9 +40,9 @@ rule probe_scores:
     output:
         probe_paths("scores.parquet"),
     log:
-        f"{R}/logs/probe_scores/{{dataset}}/{{model}}/{{setting}}.log",
+        f"{R}/logs/probe_scores/{RUN_ID}.log",
     benchmark:
-        f"{R}/benchmarks/probe_scores/{{dataset}}/{{model}}/{{setting}}.tsv"
+        f"{R}/benchmarks/probe_scores/{RUN_ID}.tsv"
     conda:
         "../envs/tracekd.yaml"
     resources:
@@ -76,7 +78,8 @@ rule probe_tables:
         mem_mb=2000,
         runtime=10,
     params:
-        runs=[{"dataset": d, "model": m, "setting": s} for d, m, s in PROBED],
+        runs=PROBED_RUNS,
+        replicated=REPLICATED,
         probes=PROBES,
         answer_rules={d: config["datasets"][d]["answer_rule"] for d in DATASETS},
         seed=config["seed"],

@@ -32,8 +32,22 @@ def test_every_gpu_rule_asks_for_one_a100() -> None:
     for rule in gpu_rules:
         resources = PROFILE["set-resources"][rule]
         assert resources["gpu"] == 1 and resources["gpu_model"] == "a100"
-        assert resources["runtime"] > 0 and resources["mem_mb"] > 0 and resources["cpus_per_task"] > 0
+        assert resources["cpus_per_task"] > 0
         assert PROFILE["set-threads"][rule] == resources["cpus_per_task"]
+        # memory and time are the config's, per model: a profile value would override them
+        assert "runtime" not in resources and "mem_mb" not in resources
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "extended.yaml"])
+def test_gpu_jobs_memory_and_time_come_from_the_cluster_configs(name: str) -> None:
+    from tracekd.config import load_config, model_resources
+
+    config = load_config(ROOT / "config" / name)
+    for model in config["models"]:
+        for stage in ("train", "predict"):
+            resources = model_resources(config, model, stage)
+            assert resources["mem_mb"] >= 32000 and resources["runtime"] >= 60
+            assert resources["threads"] == PROFILE["set-threads"][stage]
 
 
 def test_light_rules_ask_for_no_gpu() -> None:

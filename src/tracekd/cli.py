@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from tracekd.config import ConfigError, load_config
+from tracekd.config import ConfigError, enabled_models, load_config
 from tracekd.errors import describe_error
 
 #: the paper's config of the workflow folder the command is run from (as Snakemake finds it);
@@ -95,7 +95,7 @@ def _check_prompts(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     config = load_config(args.path)
     print(json.dumps({"config": str(args.path), "datasets": list(config["datasets"]),
-                      "models": list(config["models"]),
+                      "models": enabled_models(config),
                       "settings": [s["name"] for s in config["settings"]]}))
     return 0
 

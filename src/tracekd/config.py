@@ -425,6 +425,11 @@ def check_config(config: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"probing.datasets.{i}: {name!r} is no configured dataset (have {sorted(config['datasets'])})"
             )
+    if not enabled_models(config):
+        raise ConfigError(
+            f"models: every model is disabled (enabled: false: {sorted(config['models'])}); "
+            "enable one, the study has nothing to run"
+        )
     for name, model in config["models"].items():
         if model.get("quantization") == "4bit" and model.get("lora") is None:
             raise ConfigError(f"models.{name}.lora: 4-bit quantization needs a LoRA adapter (QLoRA)")
@@ -460,6 +465,13 @@ def corruption_seed(config: Mapping[str, Any], entry: Mapping[str, Any], seed: i
     """The seed that draws a setting's corruption in the replicate of ``seed``: the replicate's
     own when the study replicates, else the setting's ``seed`` (today's single runs)."""
     return int(seed) if replicated(config) else int(entry.get("seed", 0))
+
+
+def probe_draw_seed(config: Mapping[str, Any], seed: int) -> int:
+    """The seed of the probes' per-row draws (a wrong category, non-gold facts, a swapped
+    problem) in the run of ``seed``: the run's own when the study replicates (as a corrupted
+    setting's corruption seed), else ``probing.seed``."""
+    return int(seed) if replicated(config) else int((config.get("probing") or {}).get("seed", 0))
 
 
 def replicate_setting(config: Mapping[str, Any], name: str, seed: int) -> dict[str, Any]:
@@ -533,15 +545,28 @@ def display_names(config: Mapping[str, Any]) -> dict[str, str]:
     return {name: get_dataset(ds["loader"]).display_name for name, ds in config["datasets"].items()}
 
 
+def enabled_models(config: Mapping[str, Any]) -> list[str]:
+    """The models of the study's grid, in config order: every model but those marked
+    ``enabled: false`` (kept in the config, planned nowhere)."""
+    return [name for name, model in config["models"].items() if model.get("enabled", True)]
+
+
+def model_entry(config: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """Model ``model``'s config entry as its jobs see it: without ``enabled``, which only
+    decides whether the model is in the grid (so switching it changes no job's parameters)."""
+    return {k: v for k, v in config["models"][model].items() if k != "enabled"}
+
+
 def probed_runs(config: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """The (dataset, model, setting) runs the probes run on: every trained run whose target is
-    a trace, of the datasets ``probing.datasets`` names (all when null); none without probes."""
+    a trace, of the datasets ``probing.datasets`` names (all when null) and the enabled models;
+    none without probes."""
     if not config.get("probes"):
         return []
     wanted = (config.get("probing") or {}).get("datasets")
     datasets = [d for d in config["datasets"] if wanted is None or d in wanted]
     settings = [s["name"] for s in config["settings"] if s["target"] == "trace"]
-    return [(d, m, s) for d in datasets for m in config["models"] for s in settings]
+    return [(d, m, s) for d in datasets for m in enabled_models(config) for s in settings]
 
 
 def merged_training(config: Mapping[str, Any], model: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ with logged(snakemake.log[0]):
             InferenceSpec(**snakemake.params.inference), max_new_tokens=probing["max_new_tokens"]
         ),
         seed=snakemake.params.seed,
-        probe_seed=probing["seed"],
+        probe_seed=snakemake.params.probe_seed,
         max_lora_rank=(snakemake.params.model.get("lora") or {}).get("r", 16),
     )
     for probe, path in zip(snakemake.params.probes, snakemake.output, strict=True):

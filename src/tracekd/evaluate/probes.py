@@ -14,6 +14,12 @@ Each probe's answers are set against the same run's free generation on the same 
 
 Every share is in percent, with a 95% percentile bootstrap interval over items
 (:func:`tracekd.evaluate.stats.bootstrap_mean`, seeded).
+
+A study replicated over seeds probes each seed's run (its own adapter and free generation):
+:func:`replicate_probe_measures` gives a row per seed (its bootstrap seeded by the run's seed)
+and a pooled row per (run, probe), each share the mean over seeds with its 95% t-interval over
+the seeds (:func:`tracekd.evaluate.seeds.t_interval`); a share that only one seed has keeps its
+mean and no interval.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import polars as pl
 
 from tracekd.datasets import get_dataset
 from tracekd.evaluate.score import score_predictions
+from tracekd.evaluate.seeds import INTERVAL_METHOD, t_interval
 from tracekd.evaluate.stats import bootstrap_mean
 from tracekd.text import answer_items, contains_tokens, normalize
 from tracekd.traces.probes import MISLEADING, PROBE_COLUMNS, PROBES
@@ -191,3 +198,113 @@ def probes_table(rows: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
         rows, key=lambda r: (runs[(r["dataset"], r["model"], r["setting"])], order.get(r["probe"], len(order)))
     )
     return pl.DataFrame([{k: r.get(k) for k in PROBES_SCHEMA} for r in ordered], schema=PROBES_SCHEMA)
+
+
+#: how the per-seed rows of :func:`replicate_probe_measures` state their interval
+BOOTSTRAP_METHOD = "bootstrap over items"
+
+#: the columns of :func:`replicate_probe_measures`: :data:`PROBES_SCHEMA` (``seed`` the run's
+#: seed on a per-seed row, null on a pooled row), then the seeds a row pools (null on a
+#: per-seed row) and how its intervals were made
+PROBES_SEEDS_SCHEMA: dict[str, Any] = {
+    **PROBES_SCHEMA,
+    "n_seeds": pl.Int64,
+    "interval": pl.String,
+}
+
+#: the shares a pooled row gives as their mean with a t-interval over seeds (value, low, high)
+POOLED_SHARES = (
+    ("accuracy", "accuracy_ci_low", "accuracy_ci_high"),
+    ("change_rate", "change_ci_low", "change_ci_high"),
+    ("gain", "gain_ci_low", "gain_ci_high"),
+    ("misled", "misled_ci_low", "misled_ci_high"),
+)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def pool_probe_seeds(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One (run, probe)'s per-seed measure rows (:func:`probe_measures`, named) as one pooled row.
+
+    Each share of :data:`POOLED_SHARES` is the mean of the per-seed values with its 95%
+    t-interval over the seeds (:func:`tracekd.evaluate.seeds.t_interval`: seeds without a value
+    are left out, and a share only one seed has gets no interval); ``free_accuracy`` and
+    ``misled_free`` are means; ``n`` is the test items of one seed and ``n_free_trace_wrong``
+    the sum over seeds; ``seed`` and ``n_boot`` are null (no bootstrap made the intervals).
+    Raises ``ValueError`` with no rows or rows of different runs or probes.
+    """
+    if not rows:
+        raise ValueError("no per-seed probe measures to pool")
+    keys = {(r["dataset"], r["model"], r["setting"], r["probe"]) for r in rows}
+    if len(keys) != 1:
+        raise ValueError(f"per-seed probe measures of more than one run and probe: {sorted(keys)}")
+    first = rows[0]
+    pooled: dict[str, Any] = dict.fromkeys(PROBES_SEEDS_SCHEMA)
+    pooled.update(
+        dataset=first["dataset"], model=first["model"], setting=first["setting"],
+        probe=first["probe"], n=first["n"], misled_decidable=first["misled_decidable"],
+        n_seeds=len(rows), interval=INTERVAL_METHOD,
+    )  # fmt: skip
+    for key, low, high in POOLED_SHARES:
+        mean, lo, hi = t_interval([r.get(key) for r in rows])
+        pooled.update({key: _rounded(mean), low: _rounded(lo), high: _rounded(hi)})
+    for key in ("free_accuracy", "misled_free"):
+        pooled[key] = _rounded(t_interval([r.get(key) for r in rows])[0])
+    wrong = [r["n_free_trace_wrong"] for r in rows if r.get("n_free_trace_wrong") is not None]
+    pooled["n_free_trace_wrong"] = sum(wrong) if wrong else None
+    return pooled
+
+
+def replicate_probe_measures(
+    runs: Mapping[tuple[str, str, str, int], Mapping[str, Any]],
+    *,
+    answer_rules: Mapping[str, str],
+    n_boot: int = 2000,
+) -> pl.DataFrame:
+    """The probes of a study replicated over seeds: per-seed rows and pooled rows.
+
+    ``runs`` maps (dataset, model, setting, seed) to one seed's run, as
+    :func:`run_probe_measures` takes it. Each seed's probe gives a row of
+    :func:`probe_measures`, its bootstrap seeded by the run's seed (``seed``); each (run,
+    probe) a pooled row (:func:`pool_probe_seeds`). Rows: runs in the order first met, probes
+    in :data:`tracekd.traces.probes.PROBES` order, each probe's seeds in the order given then
+    its pooled row; the columns :data:`PROBES_SEEDS_SCHEMA`.
+    """
+    grouped: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for (dataset, model, setting, seed), run in runs.items():
+        values = get_dataset(answer_rules[dataset]).fact_values
+        for predictions, scores in run["probes"].values():
+            row = probe_measures(
+                free_predictions=run["free_predictions"], free_scores=run["free_scores"],
+                predictions=predictions, scores=scores, fact_values=values, seed=int(seed),
+                n_boot=n_boot,
+            )  # fmt: skip
+            row.update(dataset=dataset, model=model, setting=setting, interval=BOOTSTRAP_METHOD)
+            grouped.setdefault((dataset, model, setting, row["probe"]), []).append(row)
+    order = {name: i for i, name in enumerate(PROBES)}
+    run_order = {key: i for i, key in enumerate(dict.fromkeys(k[:3] for k in grouped))}
+    rows: list[dict[str, Any]] = []
+    for key in sorted(grouped, key=lambda k: (run_order[k[:3]], order.get(k[3], len(order)))):
+        rows += grouped[key]
+        rows.append(pool_probe_seeds(grouped[key]))
+    return pl.DataFrame(
+        [{k: r.get(k) for k in PROBES_SEEDS_SCHEMA} for r in rows], schema=PROBES_SEEDS_SCHEMA
+    )
+
+
+def pooled_probe_rows(table: pl.DataFrame) -> pl.DataFrame:
+    """The rows a table or figure shows: a replicated study's pooled rows (``n_seeds`` set),
+    else every row (one seed: the table of :func:`run_probe_measures` as it is)."""
+    if "n_seeds" not in table.columns:
+        return table
+    return table.filter(pl.col("n_seeds").is_not_null())
+
+
+def probe_seed_count(table: pl.DataFrame) -> int:
+    """The seeds a probes table pools (1 for a table of one seed)."""
+    if "n_seeds" not in table.columns:
+        return 1
+    counts = pooled_probe_rows(table)["n_seeds"].drop_nulls()
+    return int(counts.max()) if counts.len() else 1

@@ -1,4 +1,6 @@
-"""The probes' table (booktabs) and figure, from :func:`tracekd.evaluate.probes.probes_table`."""
+"""The probes' table (booktabs) and figure, from :func:`tracekd.evaluate.probes.probes_table`
+(one seed) or :func:`tracekd.evaluate.probes.replicate_probe_measures` (several seeds: the
+pooled rows, each share the mean over seeds with its t-interval)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from tracekd.evaluate.probes import pooled_probe_rows, probe_seed_count
 from tracekd.report.figures import _save_png
 from tracekd.report.names import DISPLAY_NAMES
 from tracekd.report.tables import latex_escape, table_head
@@ -21,9 +24,12 @@ def _missing(value: Any) -> bool:
 
 
 def format_share(row: Mapping[str, Any], key: str, low: str, high: str) -> str:
-    """``52.3 [41.0, 63.6]`` from a measures row; ``--`` when the value is missing."""
+    """``52.3 [41.0, 63.6]`` from a measures row; the value alone when it has no interval (a
+    share only one seed of several has); ``--`` when the value is missing."""
     if _missing(row.get(key)):
         return "--"
+    if _missing(row.get(low)) or _missing(row.get(high)):
+        return f"{row[key]:.1f}".replace("-", "$-$")
     text = f"{row[key]:.1f} [{row[low]:.1f}, {row[high]:.1f}]"
     return text.replace("-", "$-$")
 
@@ -48,8 +54,12 @@ def probes_latex(
 ) -> str:
     """A booktabs table of the probes' measures, one row per (dataset, model, setting, probe),
     in the order given; a run's names appear on its first row, runs are separated by rules.
+    Of a replicated study's table only the pooled rows (``n_seeds`` set) are shown.
     ``caption``/``label`` are inserted as LaTeX, not escaped."""
-    items = list(rows.iter_rows(named=True)) if isinstance(rows, pl.DataFrame) else list(rows)
+    if isinstance(rows, pl.DataFrame):
+        items = list(pooled_probe_rows(rows).iter_rows(named=True))
+    else:
+        items = [r for r in rows if "n_seeds" not in r or r["n_seeds"] is not None]
     names = {**DISPLAY_NAMES, **(display_names or {})}
 
     def show(name: str) -> str:
@@ -88,9 +98,12 @@ def plot_probes(
 ) -> None:
     """One dataset's probes as a PNG: a panel per (model, trace setting), rows models, columns
     settings; per probe, answer accuracy and answer-change rate as bars with their 95% bootstrap
-    intervals; the dashed line is the free generation's accuracy. Written atomically with
-    stable bytes (:func:`tracekd.report.figures.plot_confusion`'s writer)."""
-    rows = table.filter(pl.col("dataset") == dataset)
+    intervals; the dashed line is the free generation's accuracy. A replicated study's table
+    shows its pooled rows: the bars are means over seeds, the intervals t-intervals over them.
+    Written atomically with stable bytes (:func:`tracekd.report.figures.plot_confusion`'s
+    writer)."""
+    seeds = probe_seed_count(table)
+    rows = pooled_probe_rows(table).filter(pl.col("dataset") == dataset)
     if rows.height == 0:
         raise ValueError(f"no probe measures of dataset {dataset!r}")
     names = {**DISPLAY_NAMES, **(display_names or {})}
@@ -131,5 +144,8 @@ def plot_probes(
             if c == 0:
                 ax.set_ylabel(f"{names.get(model, model)}\n% of test items")
     axes[0][0].legend(fontsize=7, loc="upper right")
-    fig.suptitle(f"{names.get(dataset, dataset)}: answers under forced traces")
+    title = f"{names.get(dataset, dataset)}: answers under forced traces"
+    if seeds > 1:
+        title += f" (mean of {seeds} seeds, 95% t-intervals over seeds)"
+    fig.suptitle(title)
     _save_png(fig, Path(path))
