@@ -50,3 +50,105 @@ def synth_babi(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synth_babi")
     write_synthetic_babi(root, tasks=["qa1", "qa2", "qa8"], stories={"train": 5, "test": 3}, seed=1)
     return root
+
+
+# --- the end-to-end runs: started once, early, in the background; the slow tests read them ------
+#
+# Each run is a whole Snakemake run of a small config (tests/test_workflow.py says which). They
+# start as soon as collection shows a test that reads them, each on one xdist worker (or all in a
+# plain pytest), and run alongside the unit tests; the fixtures wait for them. Every worker sees
+# one shared folder, so a run is made once per session, whichever worker asks.
+
+#: the fixtures that read end-to-end runs, and the runs each reads
+E2E_FIXTURES = {"demo_runs": ("first", "second"), "study_run": ("study",)}
+#: how long a test waits for a run (two cores, the rest of the suite alongside)
+E2E_TIMEOUT_S = 1800
+_e2e_processes: list = []
+
+
+def _e2e_base(config: pytest.Config) -> Path:
+    """The folder every worker of this session shares (the per-worker base's parent)."""
+    base = config._tmp_path_factory.getbasetemp()  # noqa: SLF001 (the fixture's own factory)
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _e2e_start(name: str, base: Path) -> None:
+    """Start run ``name`` in ``base / e2e-<name>`` unless another worker already has."""
+    import subprocess
+    import sys
+
+    import yaml
+    from test_workflow import e2e_spec  # tests/ is on sys.path (rootdir-less)
+
+    work = base / f"e2e-{name}"
+    try:
+        work.mkdir()  # atomic: the worker that makes the folder runs it
+    except FileExistsError:
+        return
+    config, targets = e2e_spec(name, work / "results")
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(PROJECT_ROOT / "Snakefile"),
+           *targets, "--configfile", "config.yaml", "--cores", "2", "--directory", str(work)]
+    # the exit status lands in `rc` only when the run has ended, whoever is still waiting
+    script = '"$@" > snakemake.log 2>&1; echo $? > rc.part && mv rc.part rc'
+    _e2e_processes.append(subprocess.Popen(["sh", "-c", script, "sh", *cmd], cwd=work,
+                                           start_new_session=True))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the end-to-end runs the selected tests read, spread over the xdist workers."""
+    if session.config.option.collectonly:
+        return
+    names = sorted({run for item in session.items for fixture, runs in E2E_FIXTURES.items()
+                    if fixture in getattr(item, "fixturenames", ()) for run in runs})
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker.removeprefix("gw")) if worker else 0
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    base = _e2e_base(session.config)
+    for position, name in enumerate(names):
+        if position % count == index:
+            _e2e_start(name, base)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Let this worker's runs end (a waiting test on another worker reads them); on an
+    interrupt, stop them."""
+    import signal
+
+    for proc in _e2e_processes:
+        if exitstatus == pytest.ExitCode.INTERRUPTED and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+
+
+def e2e_results(config: pytest.Config, name: str) -> Path:
+    """The results folder of end-to-end run ``name``, once it has ended; fails the test with
+    the run's log when it failed."""
+    import time
+
+    base = _e2e_base(config)
+    work = base / f"e2e-{name}"
+    if not work.exists():  # no worker started it (a test selected after collection)
+        _e2e_start(name, base)
+    deadline = time.monotonic() + E2E_TIMEOUT_S
+    while not (work / "rc").exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"end-to-end run {name!r} did not end within {E2E_TIMEOUT_S} s")
+        time.sleep(2)
+    if (work / "rc").read_text().strip() != "0":
+        pytest.fail(f"end-to-end run {name!r} failed:\n"
+                    + (work / "snakemake.log").read_text()[-6000:])
+    return work / "results"
+
+
+@pytest.fixture(scope="session")
+def demo_runs(request: pytest.FixtureRequest) -> list[Path]:
+    """The smallest demo, run twice with the same config and seed (the second builds every
+    dataset's data and traces and bAbI's whole grid, enough to compare every kind of file)."""
+    return [e2e_results(request.config, name) for name in E2E_FIXTURES["demo_runs"]]
+
+
+@pytest.fixture(scope="session")
+def study_run(request: pytest.FixtureRequest) -> Path:
+    """The corruption study at its smallest: bAbI, two schemes, two seeds, two probes."""
+    return e2e_results(request.config, "study")

@@ -66,17 +66,47 @@ def smallest_demo_config(results: Path) -> dict:
     return config
 
 
-@pytest.fixture(scope="module")
-def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """The smallest demo, run twice in separate folders with the same config and seed."""
-    runs = []
-    for name in ("first", "second"):
-        work = tmp_path_factory.mktemp(name)
-        config = work / "config.yaml"
-        config.write_text(yaml.safe_dump(smallest_demo_config(work / "results")))
-        snakemake("--configfile", str(config), "--cores", "2", "--directory", str(work), "all")
-        runs.append(work / "results")
-    return runs
+#: the corruption schemes the study run adds to the paper's settings
+SCHEMES = (
+    {"name": "wrong-category", "target": "trace", "corruption": "category"},
+    {"name": "filler", "target": "trace", "corruption": "filler"},
+)
+#: the study run's seeds: every setting runs once per seed, under {setting}/seeds/{seed}/
+SEEDS = (1, 2)
+STUDY_SETTINGS = ("vanilla", "correct", *(s["name"] for s in SCHEMES))
+#: the study's settings whose traces are drawn per seed, and those probed
+CORRUPTED = ("wrong-category", "filler")
+TRACE_SETTINGS = ("correct", *CORRUPTED)
+
+
+def study_config(results: Path) -> dict:
+    """The corruption study at its smallest: the smallest demo's bAbI, vanilla and correct (the
+    schemes' two comparisons) and two schemes, each over two seeds, probed with the demo's two
+    probes."""
+    config = smallest_demo_config(results)
+    config["datasets"] = {"bAbI": config["datasets"]["bAbI"]}
+    config["settings"] = [s for s in config["settings"] if s["name"] in STUDY_SETTINGS]
+    config["settings"] += [dict(s) for s in SCHEMES]
+    config["seeds"] = list(SEEDS)
+    return config
+
+
+def e2e_spec(name: str, results: Path) -> tuple[dict, list[str]]:
+    """The config and targets of end-to-end run ``name`` (tests/conftest.py starts them):
+    ``first``, the smallest demo; ``second``, the same config again, building every dataset's
+    data and traces and bAbI's whole grid (every rule but CoTemp's and MARCO's model jobs);
+    ``study``, :func:`study_config`."""
+    if name == "study":
+        return study_config(results), ["all"]
+    config = smallest_demo_config(results)
+    if name == "first":
+        return config, ["all"]
+    targets = [str(results / "bAbI" / "tiny" / s / "confusion.png") for s in SETTINGS]
+    targets += [str(results / "tables" / "probes.csv"), str(results / "figures" / "probes_bAbI.png")]
+    for dataset in DATASETS:
+        targets += [str(results / dataset / "decomposition_report.json")]
+        targets += [str(results / dataset / "traces" / f"{s}.parquet") for s in SETTINGS]
+    return config, targets
 
 
 @pytest.mark.slow
@@ -145,12 +175,14 @@ def test_scores_agree_with_predictions(demo_runs: list[Path]) -> None:
 def test_same_config_and_seed_give_identical_files(demo_runs: list[Path]) -> None:
     first, second = demo_runs
     files = sorted(
-        p.relative_to(first)
+        p.relative_to(second)
         for pattern in ("*/decomposed.parquet", "*/traces/*.parquet", "*/*/*/predictions.parquet",
                         "*/*/*/scores.parquet", "*/*/*/confusion.json", "*/decomposition_report.json")
-        for p in first.glob(pattern)
+        for p in second.glob(pattern)
     )
-    assert len(files) == len(DATASETS) * (1 + 4 + 4 + 4 + 4 + 1)
+    # every dataset's data and traces; bAbI's predictions, scores and confusion per setting
+    assert len(files) == len(DATASETS) * (1 + 4 + 1) + 4 * 3
+    assert {p.parts[0] for p in files if p.name == "predictions.parquet"} == {"bAbI"}
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
 
@@ -230,3 +262,106 @@ def test_a_misspelt_config_key_fails_before_any_job(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "training.epochz" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+# ---------------------------------------------------------------- seeds and corruption schemes
+
+
+def seed_runs(results: Path, setting: str, dataset: str = "bAbI") -> list[Path]:
+    """The run folders of one (dataset, setting) of the study run, one per seed."""
+    return [results / dataset / "tiny" / setting / "seeds" / str(seed) for seed in SEEDS]
+
+
+@pytest.mark.slow
+def test_every_setting_runs_once_per_seed(study_run: Path) -> None:
+    results = study_run
+    n_test = pl.read_parquet(results / "bAbI" / "decomposed.parquet").filter(
+        pl.col("split") == "test").height  # fmt: skip
+    for setting in STUDY_SETTINGS:
+        folder = results / "bAbI" / "tiny" / setting
+        assert sorted(p.name for p in (folder / "seeds").iterdir()) == [str(s) for s in SEEDS]
+        assert not (folder / "predictions.parquet").exists()  # only the seeds' runs predict
+        assert not (folder / "adapter").exists()
+        for seed, run in zip(SEEDS, seed_runs(results, setting), strict=True):
+            predictions = pl.read_parquet(run / "predictions.parquet")
+            assert predictions.height == n_test
+            scores = pl.read_parquet(run / "scores.parquet")
+            assert scores["id"].to_list() == predictions["id"].to_list()
+            assert "seed" not in scores.columns
+            metrics = json.loads((run / "adapter" / "training_metrics.json").read_text())
+            assert metrics["loss_curve"]
+            log = results / "logs" / "train" / "bAbI" / "tiny" / setting / "seeds" / f"{seed}.log"
+            assert log.exists()
+        confusion = json.loads((folder / "confusion.json").read_text())  # the seeds pooled
+        assert confusion["n"] == n_test * len(SEEDS) == sum(confusion["counts"].values())
+    for setting in CORRUPTED:  # a corrupted setting's traces are drawn per seed
+        drawn = [pl.read_parquet(results / "bAbI" / "traces" / "seeds" / str(s) / f"{setting}.parquet")
+                 for s in SEEDS]  # fmt: skip
+        assert all(t.columns == drawn[0].columns and t.height == drawn[0].height for t in drawn)
+        assert drawn[0]["corruption"].is_not_null().all()
+        assert drawn[0]["id"].to_list() == drawn[1]["id"].to_list()
+        if setting != "filler":  # filler draws nothing: dots of the gold trace's length
+            assert drawn[0]["completion"].to_list() != drawn[1]["completion"].to_list()
+    assert "\\toprule" in (results / "tables" / "corruptions.tex").read_text()
+    assert (results / "figures" / "corruptions_bAbI.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_pooled_scores_are_the_seeds_scores_with_a_seed_column(study_run: Path) -> None:
+    from tracekd.evaluate.seeds import pool_seeds
+
+    for setting in STUDY_SETTINGS:
+        per_seed = [pl.read_parquet(run / "scores.parquet") for run in seed_runs(study_run, setting)]
+        pooled = pl.read_parquet(study_run / "bAbI" / "tiny" / setting / "scores.parquet")
+        assert pooled.columns == ["seed", *per_seed[0].columns]
+        assert pooled.schema["seed"] == pl.Int64
+        assert pooled["seed"].to_list() == [
+            s for s, f in zip(SEEDS, per_seed, strict=True) for _ in range(f.height)
+        ]
+        assert_frame_equal(pooled, pool_seeds(per_seed, list(SEEDS)))
+    summary = pl.read_csv(study_run / "tables" / "summary.csv")
+    pooled_rows = summary.filter(pl.col("seed").is_null())
+    assert pooled_rows.height == len(STUDY_SETTINGS)  # a row per seed and a pooled row each
+    assert summary.height == len(STUDY_SETTINGS) * (len(SEEDS) + 1)
+    assert (pooled_rows["n_seeds"] == len(SEEDS)).all()
+    assert sorted(summary["seed"].drop_nulls().unique().to_list()) == list(SEEDS)
+
+
+@pytest.mark.slow
+def test_probes_run_on_every_seeds_run(study_run: Path) -> None:
+    from tracekd.evaluate.probes import PROBES_SEEDS_SCHEMA
+    from tracekd.evaluate.seeds import t_interval
+    from tracekd.traces.probes import PROBE_COLUMNS
+
+    for setting in TRACE_SETTINGS:
+        assert not (study_run / "bAbI" / "tiny" / setting / "probes").exists()  # per seed only
+        for run in seed_runs(study_run, setting):
+            free = pl.read_parquet(run / "predictions.parquet")
+            free_scores = pl.read_parquet(run / "scores.parquet")
+            for probe in PROBES:
+                predictions = pl.read_parquet(run / "probes" / probe / "predictions.parquet")
+                scores = pl.read_parquet(run / "probes" / probe / "scores.parquet")
+                assert predictions["id"].to_list() == scores["id"].to_list() == free["id"].to_list()
+                assert set(free.columns) < set(predictions.columns)
+                assert set(PROBE_COLUMNS) <= set(predictions.columns)
+                assert scores.columns == [*free_scores.columns, *PROBE_COLUMNS]
+                assert set(scores["probe"]) == {probe}
+    table = pl.read_parquet(study_run / "tables" / "probes.parquet")
+    assert table.schema == pl.Schema(PROBES_SEEDS_SCHEMA)
+    per_seed = table.filter(pl.col("seed").is_not_null())
+    pooled = table.filter(pl.col("seed").is_null())
+    assert per_seed.height == len(TRACE_SETTINGS) * len(PROBES) * len(SEEDS)
+    assert set(per_seed["seed"]) == set(SEEDS)
+    assert set(per_seed["interval"]) == {"bootstrap over items"}
+    assert pooled.height == len(TRACE_SETTINGS) * len(PROBES)
+    assert set(pooled["n_seeds"]) == {len(SEEDS)}
+    assert set(pooled["interval"]) == {"t-interval over seeds"}
+    for row in pooled.iter_rows(named=True):
+        seeds = per_seed.filter((pl.col("setting") == row["setting"]) & (pl.col("probe") == row["probe"]))
+        mean, low, high = t_interval(seeds["accuracy"].to_list())
+        assert (row["accuracy"], row["accuracy_ci_low"], row["accuracy_ci_high"]) == (
+            round(mean, 2), round(low, 2), round(high, 2))  # fmt: skip
+    body = [line for line in (study_run / "tables" / "probes.tex").read_text().splitlines()
+            if line.endswith("\\\\")]  # fmt: skip
+    assert len(body) == 1 + pooled.height  # the head, then the pooled rows only
+    assert (study_run / "figures" / "probes_bAbI.png").read_bytes()[:4] == b"\x89PNG"
