@@ -9,7 +9,7 @@ parquet and JSON files, byte for byte, as a local run of the same config.
 
 Skipped, with the reason, where the cluster cannot start (not root, no apt-get, a daemon that
 fails) and with TRACEKD_SLURM_TEST=0; with SLURM_GATE = True it runs only with
-TRACEKD_SLURM_TEST=1. About 4-5 minutes on 2 cores (the local run goes alongside the SLURM one).
+TRACEKD_SLURM_TEST=1. About 3 minutes on 2 cores (the local run goes alongside the SLURM one).
 """
 
 from __future__ import annotations
