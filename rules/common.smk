@@ -55,11 +55,7 @@ DOSES = [s["name"] for s in config["settings"] if dose(s) is not None]
 DOSE_RESPONSE = any(dose(s) for s in config["settings"]) and len(DOSES) > 1
 SEED_TRACES = f"{R}/{{dataset}}/traces/seeds/{{seed}}/{{setting}}.parquet"
 # every probed run, its seed named in a replicated study (each seed's run is probed)
-PROBED_RUNS = [
-    {"dataset": d, "model": m, "setting": s, **({"seed": seed} if REPLICATED else {})}
-    for d, m, s in PROBED
-    for seed in SEEDS
-]
+PROBED_RUNS = [r for r in RUNS if (r["dataset"], r["model"], r["setting"]) in PROBED]
 
 
 def _alternatives(names):
