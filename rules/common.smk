@@ -2,7 +2,7 @@
 import os
 import re
 
-from tracekd.report.corruptions import dose
+from tracekd.traces.build import dose
 from tracekd.config import (
     chat_options,
     display_names,

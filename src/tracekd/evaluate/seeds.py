@@ -22,8 +22,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.stats import t as student_t
-from statsmodels.stats.contingency_tables import StratifiedTable, mcnemar
 
 from tracekd.evaluate.stats import (
     CI_LEVEL,
@@ -70,6 +68,8 @@ def t_interval(values: Sequence[float | None]) -> tuple[float | None, float | No
     mean = float(np.mean(kept))
     if len(kept) < 2:
         return mean, None, None
+    from scipy.stats import t as student_t  # here: scipy.stats takes ~0.8 s to import
+
     half = float(student_t.ppf(0.5 + CI_LEVEL / 2, len(kept) - 1)) * float(np.std(kept, ddof=1))
     half /= math.sqrt(len(kept))
     return mean, mean - half, mean + half
@@ -99,6 +99,8 @@ def cmh_association(per_seed: Sequence[pl.DataFrame]) -> dict[str, Any]:
     out["strata"] = len(tables)
     if not tables:
         return out
+    from statsmodels.stats.contingency_tables import StratifiedTable  # here: a heavy import
+
     table = StratifiedTable(np.stack(tables, axis=2))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = _finite(table.oddsratio_pooled)
@@ -133,6 +135,8 @@ def paired_across_seeds(
         "b01": b01, "b10": b10, "method": None, "p": None,
     }  # fmt: skip
     if seeds:
+        from statsmodels.stats.contingency_tables import mcnemar
+
         exact = b01 + b10 < MCNEMAR_EXACT_BELOW
         result = mcnemar(np.array([[0, b10], [b01, 0]]), exact=exact, correction=True)
         out.update(method=MCNEMAR_EXACT if exact else MCNEMAR_CHI2, p=float(result.pvalue))

@@ -17,8 +17,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.stats import fisher_exact
-from statsmodels.stats.contingency_tables import mcnemar
 
 from tracekd.traces import SETTING_ORDER
 
@@ -177,6 +175,8 @@ def association(scores: pl.DataFrame, *, n_boot: int = 2000, seed: int) -> dict[
     tail = (1.0 - CI_LEVEL) / 2.0
     low, high = np.quantile(boot_phi, [tail, 1.0 - tail])
 
+    from scipy.stats import fisher_exact  # here: scipy.stats alone takes ~0.8 s to import
+
     odds_ratio, fisher_p = fisher_exact(table.reshape(2, 2), alternative="two-sided")
     return {
         "n": n,
@@ -263,6 +263,8 @@ def mcnemar_between(
         [[int((right_a & right_b).sum()), b10], [b01, int((~right_a & ~right_b).sum())]]
     )
     exact = b01 + b10 < MCNEMAR_EXACT_BELOW
+    from statsmodels.stats.contingency_tables import mcnemar  # here: a heavy import
+
     result = mcnemar(table, exact=exact, correction=True)
     n = pairs.height
     return {

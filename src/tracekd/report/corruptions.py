@@ -33,6 +33,7 @@ from tracekd.report.tables import (
     table2_latex,
     table3_latex,
 )
+from tracekd.traces.build import dose
 
 #: (dataset, model, setting) -> seed -> that replicate's scores
 Replicates = Mapping[tuple[str, str, str], Mapping[int, pl.DataFrame]]
@@ -247,18 +248,6 @@ def corruptions_latex(
         previous = (dataset, model)
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
-
-
-def dose(entry: Mapping[str, Any]) -> float | None:
-    """A setting's share of gold facts corrupted, in percent: 0 for the correct trace, the
-    ``share`` of a facts scheme; None for any other setting (not on the dose-response)."""
-    if entry.get("target") != "trace":
-        return None
-    if entry.get("corruption") is None:
-        return 0.0
-    if entry.get("corruption") == "facts":
-        return 100.0 * float(entry["share"])
-    return None
 
 
 def read_replicates(runs: Sequence[Mapping[str, Any]], paths: Sequence[str]) -> dict:

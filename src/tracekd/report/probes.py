@@ -10,11 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from tracekd.evaluate.probes import pooled_probe_rows, probe_seed_count
-from tracekd.report.figures import _save_png
 from tracekd.report.names import DISPLAY_NAMES
 from tracekd.report.tables import latex_escape, table_head
 
@@ -102,6 +99,12 @@ def plot_probes(
     shows its pooled rows: the bars are means over seeds, the intervals t-intervals over them.
     Written atomically with stable bytes (:func:`tracekd.report.figures.plot_confusion`'s
     writer)."""
+    # here, not at the top: the probe table's job needs no matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from tracekd.report.figures import _save_png
+
     seeds = probe_seed_count(table)
     rows = pooled_probe_rows(table).filter(pl.col("dataset") == dataset)
     if rows.height == 0:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tracekd.seeding import row_rng
 from tracekd.traces.corrupt import (
@@ -67,6 +67,18 @@ class Setting:
     def trains(self) -> bool:
         """Whether this setting fine-tunes the model (the prompt baseline does not)."""
         return self.target != "none"
+
+
+def dose(entry: Mapping[str, Any]) -> float | None:
+    """A setting's share of gold facts corrupted, in percent: 0 for the correct trace, the
+    ``share`` of a facts scheme; None for any other setting (not on the dose-response)."""
+    if entry.get("target") != "trace":
+        return None
+    if entry.get("corruption") is None:
+        return 0.0
+    if entry.get("corruption") == "facts":
+        return 100.0 * float(entry["share"])
+    return None
 
 
 def render_completion(
