@@ -54,13 +54,18 @@ def synth_babi(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # --- the end-to-end runs: started once, early, in the background; the slow tests read them ------
 #
-# Each run is a whole Snakemake run of a small config (tests/test_workflow.py says which). They
-# start as soon as collection shows a test that reads them, each on one xdist worker (or all in a
-# plain pytest), and run alongside the unit tests; the fixtures wait for them. Every worker sees
-# one shared folder, so a run is made once per session, whichever worker asks.
+# Each run is a whole Snakemake run of a small config (tests/test_workflow.py says which), or the
+# SLURM run (tests/test_slurm.py: the test cluster's start, then the run through the plugin).
+# They start as soon as collection shows a test that reads them, each on one xdist worker (or all
+# in a plain pytest), and run alongside the unit tests; the fixtures wait for them. Every worker
+# sees one shared folder, so a run is made once per session, whichever worker asks.
 
-#: the fixtures that read end-to-end runs, and the runs each reads
-E2E_FIXTURES = {"demo_runs": ("first", "second"), "study_run": ("study",)}
+#: the fixtures that read end-to-end runs, and the runs each reads (``repeat_run``: see there)
+E2E_FIXTURES = {"demo_run": ("first",), "study_run": ("study",), "slurm_run": ("slurm",),
+                "repeat_run": ("repeat",)}
+#: the test module whose ``e2e_command(name, work)`` gives each run's command and environment
+E2E_MODULES = {"first": "test_workflow", "second": "test_workflow", "study": "test_workflow",
+               "slurm": "test_slurm"}
 #: how long a test waits for a run (two cores, the rest of the suite alongside)
 E2E_TIMEOUT_S = 1800
 _e2e_processes: list = []
@@ -74,24 +79,19 @@ def _e2e_base(config: pytest.Config) -> Path:
 
 def _e2e_start(name: str, base: Path) -> None:
     """Start run ``name`` in ``base / e2e-<name>`` unless another worker already has."""
+    import importlib
     import subprocess
-    import sys
-
-    import yaml
-    from test_workflow import e2e_spec  # tests/ is on sys.path (rootdir-less)
 
     work = base / f"e2e-{name}"
     try:
         work.mkdir()  # atomic: the worker that makes the folder runs it
     except FileExistsError:
         return
-    config, targets = e2e_spec(name, work / "results")
-    (work / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(PROJECT_ROOT / "Snakefile"),
-           *targets, "--configfile", "config.yaml", "--cores", "2", "--directory", str(work)]
+    # tests/ is on sys.path (rootdir-less)
+    cmd, env = importlib.import_module(E2E_MODULES[name]).e2e_command(name, work)
     # the exit status lands in `rc` only when the run has ended, whoever is still waiting
     script = '"$@" > snakemake.log 2>&1; echo $? > rc.part && mv rc.part rc'
-    _e2e_processes.append(subprocess.Popen(["sh", "-c", script, "sh", *cmd], cwd=work,
+    _e2e_processes.append(subprocess.Popen(["sh", "-c", script, "sh", *cmd], cwd=work, env=env,
                                            start_new_session=True))
 
 
@@ -99,7 +99,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the end-to-end runs the selected tests read, spread over the xdist workers."""
     if session.config.option.collectonly:
         return
-    names = sorted({run for item in session.items for fixture, runs in E2E_FIXTURES.items()
+    names = sorted({_repeat_name() if run == "repeat" else run for item in session.items
+                    for fixture, runs in E2E_FIXTURES.items()
                     if fixture in getattr(item, "fixturenames", ()) for run in runs})
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     index = int(worker.removeprefix("gw")) if worker else 0
@@ -122,8 +123,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def e2e_results(config: pytest.Config, name: str) -> Path:
-    """The results folder of end-to-end run ``name``, once it has ended; fails the test with
-    the run's log when it failed."""
+    """The results folder of end-to-end run ``name`` (``e2e-<name>/results``), once it has ended;
+    fails the test with the run's log when it failed."""
     import time
 
     base = _e2e_base(config)
@@ -142,13 +143,43 @@ def e2e_results(config: pytest.Config, name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_runs(request: pytest.FixtureRequest) -> list[Path]:
-    """The smallest demo, run twice with the same config and seed (the second builds every
-    dataset's data and traces and bAbI's whole grid, enough to compare every kind of file)."""
-    return [e2e_results(request.config, name) for name in E2E_FIXTURES["demo_runs"]]
+def demo_run(request: pytest.FixtureRequest) -> Path:
+    """The smallest demo's results (its light rules run with the model stack blocked)."""
+    return e2e_results(request.config, "first")
+
+
+def _repeat_name() -> str:
+    """The run that repeats the first one: the SLURM run wherever it may run (it builds the
+    same files, so the determinism check costs no run of its own), else ``second``."""
+    from test_slurm import unavailable  # tests/ is on sys.path (rootdir-less)
+
+    return "second" if unavailable() else "slurm"
+
+
+@pytest.fixture(scope="session")
+def repeat_run(request: pytest.FixtureRequest) -> Path:
+    """A repeat of the first run's config and seed, in other processes, building its data,
+    traces, tiny model and bAbI's vanilla and correct runs (tests/test_workflow.py's
+    ``repeat_targets``): the SLURM run's results, or, where its cluster did not start or its
+    run failed (test_slurm says so), the local run ``second``, started then."""
+    import json
+
+    if _repeat_name() == "slurm":
+        results = e2e_results(request.config, "slurm")
+        outcome = json.loads((results.parent / "outcome.json").read_text())
+        if "skip" not in outcome and outcome.get("rc") == 0:
+            return results
+    return e2e_results(request.config, "second")
 
 
 @pytest.fixture(scope="session")
 def study_run(request: pytest.FixtureRequest) -> Path:
     """The corruption study at its smallest: bAbI, two schemes, two seeds, two probes."""
     return e2e_results(request.config, "study")
+
+
+@pytest.fixture(scope="session")
+def slurm_run(request: pytest.FixtureRequest) -> Path:
+    """The SLURM run's results folder (tests/test_slurm.py; its outcome.json says whether the
+    cluster started)."""
+    return e2e_results(request.config, "slurm")

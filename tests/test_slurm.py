@@ -1,19 +1,23 @@
 """End-to-end on a real SLURM: the demo through profiles/slurm on a one-node test cluster.
 
 tests/slurm/start.sh installs Debian's slurm-wlm and munge when missing and starts a one-node
-cluster whose node advertises one (fake) A100. The demo at its smallest runs through a profile
-derived from profiles/slurm/config.yaml (same GPU requests for train, predict and probe; no account,
-the test partition, squeue for job status since there is no accounting database). The run must
-submit every non-local job with sbatch, the GPU rules with a GPU request, and write the same
-parquet and JSON files, byte for byte, as a local run of the same config.
+cluster whose node advertises one (fake) A100. The smallest demo's bAbI vanilla and correct runs,
+with the correct run's probes, go through a profile derived from profiles/slurm/config.yaml (same
+GPU requests for train, predict and probe; no account, the test partition, squeue for job status
+since there is no accounting database). The run must submit every non-local job with sbatch, the
+GPU rules with a GPU request, and write the same parquet and JSON files, byte for byte, as the
+first local end-to-end run of the same config (tests/test_workflow.py).
 
-Skipped, with the reason, where the cluster cannot start (not root, no apt-get, a daemon that
-fails) and with TRACEKD_SLURM_TEST=0; with SLURM_GATE = True it runs only with
-TRACEKD_SLURM_TEST=1. About 3 minutes on 2 cores (the local run goes alongside the SLURM one).
+The cluster's start and the run go in the background from collection on (tests/conftest.py runs
+this file as a script: :func:`background_run`); the fixture waits for them. Skipped, with the
+reason, where the cluster cannot start (not root, no apt-get, a daemon that fails) and with
+TRACEKD_SLURM_TEST=0; with SLURM_GATE = True it runs only with TRACEKD_SLURM_TEST=1. About 3
+minutes on 2 cores, most of it the plugin's waits between status checks.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -24,7 +28,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import job_counts, smallest_demo_config  # tests/ is on sys.path (rootdir-less)
+from test_workflow import (  # tests/ is on sys.path (rootdir-less)
+    job_counts,
+    repeat_targets,
+    run_files,
+    smallest_demo_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "tests" / "slurm"
@@ -43,25 +52,15 @@ SLURM_GATE = False
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
-def slurm_demo_config(results: Path) -> dict:
-    """The smallest demo (tests/test_workflow.py) cut to what SLURM adds to test: bAbI only, one
-    seed, a trace setting and the answer-only one, one probe. Every kind of job still goes
-    through sbatch (the three GPU rules with their GPU request), in 21 jobs (18 through sbatch)."""
-    config = smallest_demo_config(results)
-    config["datasets"] = {"bAbI": config["datasets"]["bAbI"]}
-    config["settings"] = [s for s in config["settings"] if s["name"] in ("vanilla", "correct")]
-    config.pop("seeds", None)
-    config["probes"] = ["gold"]
-    return config
-
-
 def slurm_test_profile(profile_dir: Path) -> Path:
     """profiles/slurm/config.yaml adapted to the test cluster, written to ``profile_dir``."""
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     profile.pop("configfile", None)  # the test passes its own
     profile.update(
         {
-            "jobs": 2,  # the node has 2 CPUs and 1 GPU
+            # the node has 2 CPUs and 1 GPU: SLURM queues the rest, and the twelve trace jobs
+            # need not wait for a status check (every 1 + 10k s) each
+            "jobs": 6,
             "retries": 0,  # a failure must show, not be retried away
             "keep-going": False,
             "latency-wait": 5,  # one host: no networked filesystem to wait for
@@ -124,72 +123,87 @@ def reason(proc: subprocess.CompletedProcess[str]) -> str:
     return (said or lines or [f"exit status {proc.returncode}"])[-1]
 
 
-@pytest.fixture(scope="module")
-def slurm_env() -> dict[str, str]:
-    """The running test cluster: the environment that points SLURM's commands at it."""
+def unavailable() -> str | None:
+    """Why the SLURM test must not run here, or None."""
     if os.environ.get("TRACEKD_SLURM_TEST", "") == "0":
-        pytest.skip("SLURM end-to-end test disabled (TRACEKD_SLURM_TEST=0)")
+        return "SLURM end-to-end test disabled (TRACEKD_SLURM_TEST=0)"
     if SLURM_GATE and os.environ.get("TRACEKD_SLURM_TEST") != "1":
-        pytest.skip("SLURM end-to-end test runs only with TRACEKD_SLURM_TEST=1")
+        return "SLURM end-to-end test runs only with TRACEKD_SLURM_TEST=1"
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip("SLURM test cluster needs root (tests/slurm/start.sh)")
-    env = {**os.environ, "TRACEKD_SLURM_DIR": str(SLURM_DIR)}
+        return "SLURM test cluster needs root (tests/slurm/start.sh)"
+    return None
+
+
+def e2e_command(name: str, work: Path) -> tuple[list[str], dict[str, str]]:
+    """The SLURM run as tests/conftest.py starts it: this file as a script, on folder ``work``."""
+    assert name == "slurm", name
+    return [sys.executable, str(Path(__file__).resolve()), str(work)], dict(os.environ)
+
+
+def background_run(work: Path) -> None:
+    """Start the test cluster and run the SLURM run in ``work``; write ``work/outcome.json``:
+    ``{"skip": why}`` where the cluster cannot start, else the plan's job counts, the dry run's
+    and the run's exit statuses and the run's seconds (its log: ``snakemake-slurm.log``). The
+    cluster keeps running for the tests' ``scontrol`` queries; the fixture stops it."""
+    outcome: dict = {"env": {"TRACEKD_SLURM_DIR": str(SLURM_DIR)}}
+
+    def done(**values) -> None:
+        (work / "outcome.json").write_text(json.dumps({**outcome, **values}))
+
+    if why := unavailable():
+        return done(skip=why)
+    env = {**os.environ, **outcome["env"]}
     try:
         proc = script("start.sh", env, SETUP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         script("stop.sh", env, 120)
-        pytest.skip(f"SLURM test cluster did not start within {SETUP_TIMEOUT_S} s")
+        return done(skip=f"SLURM test cluster did not start within {SETUP_TIMEOUT_S} s")
     if proc.returncode != 0:
         script("stop.sh", env, 120)
-        pytest.skip(f"SLURM test cluster unavailable: {reason(proc)}")
-    env["SLURM_CONF"] = str(SLURM_DIR / "etc" / "slurm.conf")
-    yield env
-    script("stop.sh", env, 120)
+        return done(skip=f"SLURM test cluster unavailable: {reason(proc)}")
+    outcome["env"]["SLURM_CONF"] = str(SLURM_DIR / "etc" / "slurm.conf")
+    env.update(outcome["env"])
+
+    (work / "config.yaml").write_text(yaml.safe_dump(smallest_demo_config(work / "results")))
+    profile = slurm_test_profile(work / "profile" / "slurm-test")
+    common = (*repeat_targets(work / "results"), "--configfile", "config.yaml",
+              "--directory", str(work))
+    plan = run(snakemake_cmd("--profile", str(profile), "-n", *common), work, env)
+    if plan.returncode != 0:
+        return done(plan_rc=plan.returncode, plan_log=plan.stdout[-3000:] + plan.stderr[-3000:])
+    start = time.monotonic()
+    try:
+        slurm = run(snakemake_cmd("--profile", str(profile), "--verbose", *common), work, env)
+    except subprocess.TimeoutExpired as exc:
+        subprocess.run(["scancel", f"--partition={PARTITION}"], env=env, capture_output=True,
+                       timeout=60, check=False)
+        (work / "snakemake-slurm.log").write_text(str(exc.stdout))
+        return done(plan_rc=0, plan=job_counts(plan.stdout), rc=None,
+                    timeout=f"SLURM run took over {RUN_TIMEOUT_S} s")
+    (work / "snakemake-slurm.log").write_text(slurm.stdout + slurm.stderr)
+    return done(plan_rc=0, plan=job_counts(plan.stdout), rc=slurm.returncode,
+                seconds=time.monotonic() - start)
 
 
 @pytest.fixture(scope="module")
-def runs(slurm_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The same config run through SLURM and locally; the SLURM run's log, plan and timing."""
-    slurm_work = tmp_path_factory.mktemp("slurm")
-    local_work = tmp_path_factory.mktemp("local")
-    for work in (slurm_work, local_work):
-        (work / "config.yaml").write_text(yaml.safe_dump(slurm_demo_config(work / "results")))
-    profile = slurm_test_profile(tmp_path_factory.mktemp("profile") / "slurm-test")
-    common = ("all", "--configfile", "config.yaml")
-
-    plan = run(snakemake_cmd("--profile", str(profile), "-n", "--directory", str(slurm_work),
-                             *common), slurm_work, slurm_env)
-    assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
-
-    # the local run goes alongside: the SLURM run mostly waits for its status checks
-    local_log = local_work / "snakemake-local.log"
-    with local_log.open("w") as out:
-        local = subprocess.Popen(snakemake_cmd("--cores", "2", "--directory", str(local_work),
-                                               *common), cwd=local_work, stdout=out,
-                                 stderr=subprocess.STDOUT, text=True)
-        try:
-            start = time.monotonic()
-            try:
-                slurm = run(snakemake_cmd("--profile", str(profile), "--verbose",
-                                          "--directory", str(slurm_work), *common),
-                            slurm_work, slurm_env)
-            except subprocess.TimeoutExpired as exc:
-                subprocess.run(["scancel", f"--partition={PARTITION}"], env=slurm_env,
-                               capture_output=True, timeout=60, check=False)
-                pytest.fail(f"SLURM run took over {RUN_TIMEOUT_S} s: {str(exc.stdout)[-2000:]}")
-            seconds = time.monotonic() - start
-            local_rc = local.wait(timeout=RUN_TIMEOUT_S)
-        finally:
-            if local.poll() is None:
-                local.kill()
-                local.wait()
-    log = slurm.stdout + slurm.stderr
-    (slurm_work / "snakemake-slurm.log").write_text(log)
-    assert slurm.returncode == 0, log[-6000:]
-    assert local_rc == 0, local_log.read_text()[-6000:]
-    print(f"SLURM run: {seconds:.0f} s")
-    return {"slurm": slurm_work, "local": local_work, "plan": job_counts(plan.stdout),
-            "log": log, "seconds": seconds, "env": slurm_env}
+def runs(slurm_run: Path) -> dict:
+    """The SLURM run (tests/conftest.py's ``slurm_run``): its folder, plan, log and timing, and
+    the environment that points SLURM's commands at the test cluster; stops the cluster after."""
+    work = slurm_run.parent
+    outcome = json.loads((work / "outcome.json").read_text())
+    env = {**os.environ, **outcome["env"]}
+    try:
+        if "skip" in outcome:
+            pytest.skip(outcome["skip"])
+        assert outcome["plan_rc"] == 0, outcome.get("plan_log")
+        log = (work / "snakemake-slurm.log").read_text()
+        assert outcome["rc"] == 0, outcome.get("timeout") or log[-6000:]
+        print(f"SLURM run: {outcome['seconds']:.0f} s")
+        yield {"slurm": work, "plan": outcome["plan"], "log": log, "seconds": outcome["seconds"],
+               "env": env}
+    finally:
+        if "skip" not in outcome:
+            script("stop.sh", env, 120)
 
 
 def slurm_logs(work: Path) -> dict[str, list[Path]]:
@@ -213,7 +227,7 @@ def test_every_non_local_job_went_through_sbatch(runs: dict) -> None:
     expected = {rule: n for rule, n in plan.items() if rule not in LOCAL_RULES}
     logs = slurm_logs(runs["slurm"])
     assert {rule: len(paths) for rule, paths in logs.items()} == expected
-    assert sum(expected.values()) >= 15  # 18 today: bAbI, two settings, one probe
+    assert sum(expected.values()) >= 20  # 26 today: tests/test_workflow.py's repeat_targets
     for rule, paths in logs.items():
         for path in paths:
             info = show_job(path.stem, runs["env"])
@@ -242,17 +256,14 @@ def test_gpu_rules_were_submitted_with_a_gpu_request(runs: dict) -> None:
     assert all(re.search(r"rule_(train|predict|probe)\b", c) for c in gpu_calls)
 
 
-def test_outputs_equal_a_local_run_byte_for_byte(runs: dict) -> None:
-    slurm, local = runs["slurm"] / "results", runs["local"] / "results"
-
-    def files(root: Path) -> list[Path]:
-        found = [p.relative_to(root) for p in root.rglob("*") if p.suffix in {".parquet", ".json"}]
-        # training_metrics.json records the wall time and tokens/s of the run
-        return sorted(p for p in found if p.name != "training_metrics.json")
-
-    names = files(slurm)
-    assert names == files(local)
-    assert len(names) >= 2 * 4 + 2  # traces, predictions, scores, confusion per setting; probe
+def test_outputs_equal_the_local_run_byte_for_byte(runs: dict, demo_run: Path) -> None:
+    slurm, local = runs["slurm"] / "results", demo_run
+    names = run_files(slurm)
+    assert len(names) >= 40, names  # 43 today: tests/test_workflow.py's determinism check
     different = [str(p) for p in names if (slurm / p).read_bytes() != (local / p).read_bytes()]
     assert not different, different
-    print(f"{len(names)} parquet/JSON files equal; SLURM run {runs['seconds']:.0f} s")
+    print(f"{len(names)} parquet/JSON/safetensors files equal; SLURM run {runs['seconds']:.0f} s")
+
+
+if __name__ == "__main__":  # tests/conftest.py starts the SLURM run this way
+    background_run(Path(sys.argv[1]))

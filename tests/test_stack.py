@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import os
 import re
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from test_workflow import job_counts  # tests/ is on sys.path (rootdir-less)
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements"
@@ -288,30 +288,7 @@ if rule in RULES and "/.snakemake/scripts/" in sys.argv[0]:
 """
 
 
-def _tiny_study(results: Path, reference: Path) -> dict:
-    """config/demo.yaml at its smallest: one setting, a few problems, a model of a few
-    thousand weights, and one predictions file made elsewhere to score."""
-    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    config["results"] = str(results)
-    datasets = config["datasets"]
-    datasets["bAbI"]["source"]["stories"] = {"train": 3, "test": 2}
-    datasets["bAbI"]["tasks"] = ["qa1", "qa2"]
-    datasets["CoTemp"]["source"]["rows"] = 5
-    datasets["MARCO"]["source"]["rows"] = {"train": 10, "test": 5}
-    # the prompted baseline alone: every light rule runs, and no model is trained
-    config["settings"] = [s for s in config["settings"] if s["name"] == "prompt"]
-    config["models"]["tiny"]["build"].update(
-        vocab_size=400, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1,
-    )  # fmt: skip
-    config["models"]["tiny"]["training"].update(epochs=1, save_steps=1000)
-    config["inference"]["max_new_tokens"] = 8
-    config["report"] = {"bootstrap_resamples": 1000}
-    config["reference"] = [{"name": "elsewhere", "path": str(reference), "dataset": "CoTemp"}]
-    return config
-
-
-def _released_outputs(path: Path) -> Path:
+def released_outputs(path: Path) -> Path:
     """One line of a predictions file in the paper's released format (trace_check_qa)."""
     facts = ["Ann Lee is a member of the Labour Party in 1990.", "Ann Lee is a member of X in 1990."]
     record = {
@@ -326,35 +303,28 @@ def _released_outputs(path: Path) -> Path:
     return path
 
 
-@pytest.mark.slow
-def test_the_light_rules_run_with_the_model_stack_absent(tmp_path: Path) -> None:
-    """A real Snakemake run of the smallest study: every job of a light rule runs with torch,
-    transformers, trl, peft (and the rest of the model stack) unimportable, and still writes
-    its outputs; the model rules (build_model, train, predict) run as usual."""
-    site = tmp_path / "site"
-    site.mkdir()
+def light_rules_blocked(site: Path, *, log: Path) -> dict[str, str]:
+    """The environment of a Snakemake run whose light rules' jobs cannot import the model stack:
+    :data:`_BLOCKER` as ``site/sitecustomize.py``; each such job appends its rule to ``log``."""
+    site.mkdir(parents=True, exist_ok=True)
     (site / "sitecustomize.py").write_text(_BLOCKER.format(rules=set(LIGHT_RULES), heavy=HEAVY))
-    reference = _released_outputs(tmp_path / "outputs_overlap_Model.json")
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(_tiny_study(tmp_path / "results", reference)))
-    log = tmp_path / "light-jobs.txt"
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{site}:{ROOT / 'src'}",
-        "TRACEKD_LIGHT_LOG": str(log),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-         "--configfile", str(config), "--cores", "2", "--directory", str(tmp_path), "all"],
-        capture_output=True, text=True, timeout=900, env=env,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    ran = log.read_text().split()
-    # one job per dataset, or one in all; each ran with the model stack blocked
+    return {"PYTHONPATH": f"{site}:{ROOT / 'src'}", "TRACEKD_LIGHT_LOG": str(log)}
+
+
+@pytest.mark.slow
+def test_the_light_rules_run_with_the_model_stack_absent(demo_run: Path) -> None:
+    """The first end-to-end run (tests/test_workflow.py) ran every job of a light rule with
+    torch, transformers, trl, peft (and the rest of the model stack) unimportable, and each
+    still wrote its outputs; the model rules (build_model, train, predict, probe) ran as usual."""
+    results = demo_run
+    work = results.parent
+    ran = (work / "light-jobs.txt").read_text().split()
+    planned = job_counts((work / "snakemake.log").read_text())
+    # each light job ran blocked, once; every light rule but the release ones (test_release) ran
     assert {rule: ran.count(rule) for rule in sorted(set(ran))} == {
-        "confusion": 3, "confusion_grid": 1, "decompose": 3, "raw_data": 3, "score": 3,
-        "score_reference": 1, "tables": 1, "traces": 3,
-    }  # fmt: skip
-    results = tmp_path / "results"
-    assert (results / "tables" / "summary.csv").read_text().count("\n") == 1 + 3
+        rule: n for rule, n in planned.items() if rule in LIGHT_RULES
+    }
+    assert set(ran) == set(LIGHT_RULES) - {"release_raw", "release_summary"}
+    assert planned["train"] and planned["predict"] and planned["probe"]
+    assert (results / "tables" / "summary.csv").read_text().count("\n") == 1 + 3 * 4
     assert json.loads((results / "reference" / "elsewhere.json").read_text())

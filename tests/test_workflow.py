@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -91,27 +92,63 @@ def study_config(results: Path) -> dict:
     return config
 
 
-def e2e_spec(name: str, results: Path) -> tuple[dict, list[str]]:
-    """The config and targets of end-to-end run ``name`` (tests/conftest.py starts them):
-    ``first``, the smallest demo; ``second``, the same config again, building every dataset's
-    data and traces and bAbI's whole grid (every rule but CoTemp's and MARCO's model jobs);
-    ``study``, :func:`study_config`."""
+#: the runs a repeat of the first run builds: bAbI's answer-only and correct-trace runs, the
+#: latter probed (the SLURM run, tests/test_slurm.py, or the local run ``second``)
+REPEAT_SETTINGS = ("vanilla", "correct")
+
+
+def repeat_targets(results: Path) -> list[str]:
+    """What a repeat of the first run builds, in its config: bAbI's :data:`REPEAT_SETTINGS` runs
+    scored and the correct run probed; so every dataset's data and traces too, since the tiny
+    model learns its tokenizer from them all (29 jobs)."""
+    runs = [results / "bAbI" / "tiny" / setting for setting in REPEAT_SETTINGS]
+    return [str(run / "confusion.json") for run in runs] + [
+        str(runs[-1] / "probes" / PROBES[0] / "scores.parquet")
+    ]
+
+
+def run_files(results: Path) -> list[Path]:
+    """Every data, trace, model and score file under ``results`` (parquet, JSON, safetensors),
+    relative to it; not training_metrics.json, which records the run's wall time and tokens/s."""
+    return sorted(p.relative_to(results) for p in results.rglob("*")
+                  if p.suffix in {".parquet", ".json", ".safetensors"}
+                  and p.name != "training_metrics.json")  # fmt: skip
+
+
+def e2e_command(name: str, work: Path) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of end-to-end run ``name`` in folder ``work`` (tests/conftest.py
+    starts them; each writes ``work/config.yaml`` and its results under ``work/results``):
+
+    - ``first``, the smallest demo, target ``all``, with a released predictions file to score and
+      every light rule's job run with the model stack unimportable (tests/test_stack.py);
+    - ``second``, the same config again, building :func:`repeat_targets` (where the SLURM test
+      cluster cannot start; elsewhere the SLURM run is the repeat: tests/conftest.py);
+    - ``study``, :func:`study_config`.
+    """
+    from test_stack import light_rules_blocked, released_outputs  # tests/ is on sys.path
+
+    results = work / "results"
+    env = dict(os.environ)
     if name == "study":
-        return study_config(results), ["all"]
-    config = smallest_demo_config(results)
-    if name == "first":
-        return config, ["all"]
-    targets = [str(results / "bAbI" / "tiny" / s / "confusion.png") for s in SETTINGS]
-    targets += [str(results / "tables" / "probes.csv"), str(results / "figures" / "probes_bAbI.png")]
-    for dataset in DATASETS:
-        targets += [str(results / dataset / "decomposition_report.json")]
-        targets += [str(results / dataset / "traces" / f"{s}.parquet") for s in SETTINGS]
-    return config, targets
+        config, targets = study_config(results), ["all"]
+    elif name == "first":
+        config, targets = smallest_demo_config(results), ["all"]
+        reference = released_outputs(work / "outputs_overlap_Model.json")
+        config["reference"] = [{"name": "elsewhere", "path": str(reference), "dataset": "CoTemp"}]
+        env.update(light_rules_blocked(work / "site", log=work / "light-jobs.txt"))
+    elif name == "second":
+        config, targets = smallest_demo_config(results), repeat_targets(results)
+    else:
+        raise ValueError(f"no end-to-end run {name!r}")
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), *targets,
+           "--configfile", "config.yaml", "--cores", "2", "--directory", str(work)]
+    return cmd, env
 
 
 @pytest.mark.slow
-def test_every_output_has_its_schema(demo_runs: list[Path]) -> None:
-    results = demo_runs[0]
+def test_every_output_has_its_schema(demo_run: Path) -> None:
+    results = demo_run
     for dataset in DATASETS:
         decomposed = pl.read_parquet(results / dataset / "decomposed.parquet")
         assert decomposed.schema["context"] == pl.List(pl.String)
@@ -156,10 +193,10 @@ def test_every_output_has_its_schema(demo_runs: list[Path]) -> None:
 
 
 @pytest.mark.slow
-def test_scores_agree_with_predictions(demo_runs: list[Path]) -> None:
+def test_scores_agree_with_predictions(demo_run: Path) -> None:
     for dataset in DATASETS:
         for setting in SETTINGS:
-            run = demo_runs[0] / dataset / "tiny" / setting
+            run = demo_run / dataset / "tiny" / setting
             predictions = pl.read_parquet(run / "predictions.parquet")
             assert_frame_equal(
                 pl.read_parquet(run / "scores.parquet"),
@@ -172,24 +209,21 @@ def test_scores_agree_with_predictions(demo_runs: list[Path]) -> None:
 
 
 @pytest.mark.slow
-def test_same_config_and_seed_give_identical_files(demo_runs: list[Path]) -> None:
-    first, second = demo_runs
-    files = sorted(
-        p.relative_to(second)
-        for pattern in ("*/decomposed.parquet", "*/traces/*.parquet", "*/*/*/predictions.parquet",
-                        "*/*/*/scores.parquet", "*/*/*/confusion.json", "*/decomposition_report.json")
-        for p in second.glob(pattern)
-    )
-    # every dataset's data and traces; bAbI's predictions, scores and confusion per setting
-    assert len(files) == len(DATASETS) * (1 + 4 + 1) + 4 * 3
-    assert {p.parts[0] for p in files if p.name == "predictions.parquet"} == {"bAbI"}
-    for rel in files:
-        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+def test_same_config_and_seed_give_identical_files(demo_run: Path, repeat_run: Path) -> None:
+    first = demo_run
+    files = run_files(repeat_run)
+    # every dataset's data and traces and CoTemp's four raw files; the tiny model (five files);
+    # bAbI's two runs (weights: three files; predictions, scores, confusion); the correct run's
+    # probes (predictions, scores)
+    assert len(files) == len(DATASETS) * (1 + 4 + 1) + 4 + 5 + len(REPEAT_SETTINGS) * (3 + 3) \
+        + len(PROBES) * 2, files
+    different = [str(p) for p in files if (first / p).read_bytes() != (repeat_run / p).read_bytes()]
+    assert not different, different
 
 
 @pytest.mark.slow
-def test_probes_end_to_end(demo_runs: list[Path]) -> None:
-    first, second = demo_runs
+def test_probes_end_to_end(demo_run: Path) -> None:
+    first = demo_run
     for setting in ("correct", "incorrect"):
         run = first / "bAbI" / "tiny" / setting
         free = pl.read_parquet(run / "predictions.parquet")
@@ -211,13 +245,9 @@ def test_probes_end_to_end(demo_runs: list[Path]) -> None:
                 # its trace scores correct (unless the model wrote a think block of its own)
                 own = predictions["generated"].str.contains("<think>|</think>")
                 assert scores.filter(~own)["trace_correct"].all()
-            for name in ("predictions.parquet", "scores.parquet"):
-                rel = run.relative_to(first) / "probes" / probe / name
-                assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
     table = pl.read_csv(first / "tables" / "probes.csv")
     assert table.height == 2 * len(PROBES) and set(table["probe"]) == set(PROBES)
     assert table["gain"].is_null().to_list() == [p != "gold" for p in table["probe"]]
-    assert (first / "tables" / "probes.csv").read_bytes() == (second / "tables" / "probes.csv").read_bytes()
     assert "\\toprule" in (first / "tables" / "probes.tex").read_text()
     assert (first / "figures" / "probes_bAbI.png").read_bytes()[:4] == b"\x89PNG"
     assert not (first / "figures" / "probes_CoTemp.png").exists()
