@@ -6,6 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# no per-example deadline: the machines are shared and noisy, and speed is shown by benchmarks,
+# not by timed assertions (a lazy import in a first example once took 0.5 s under load)
+settings.register_profile("tracekd", deadline=None)
+settings.load_profile("tracekd")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT_ROOT / "config"
@@ -159,7 +165,7 @@ def _repeat_name() -> str:
 @pytest.fixture(scope="session")
 def repeat_run(request: pytest.FixtureRequest) -> Path:
     """A repeat of the first run's config and seed, in other processes, building its data,
-    traces, tiny model and bAbI's vanilla and correct runs (tests/test_workflow.py's
+    traces, tiny model and bAbI's correct run (tests/test_workflow.py's
     ``repeat_targets``): the SLURM run's results, or, where its cluster did not start or its
     run failed (test_slurm says so), the local run ``second``, started then."""
     import json

@@ -108,7 +108,11 @@ def cmh_association(per_seed: Sequence[pl.DataFrame]) -> dict[str, Any]:
             low, high = table.oddsratio_pooled_confint(alpha=1 - CI_LEVEL)
             out.update(cmh_or_ci_low=_finite(low), cmh_or_ci_high=_finite(high))
         test = table.test_null_odds(correction=True)
-    out.update(cmh_odds_ratio=ratio, cmh_statistic=_finite(test.statistic), cmh_p=_finite(test.pvalue))
+    statistic = _finite(test.statistic)
+    # no variance under the null (every trace wrong, say): statsmodels gives an infinite
+    # statistic and p = 0, which would read as a strong association where none is measurable
+    p = _finite(test.pvalue) if statistic is not None else None
+    out.update(cmh_odds_ratio=ratio, cmh_statistic=statistic, cmh_p=p)
     return out
 
 
