@@ -101,6 +101,14 @@ def _e2e_start(name: str, base: Path) -> None:
                                            start_new_session=True))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The test files that read an end-to-end run go last, whole (a worker takes a file at a
+    time): until the runs end, both workers run everything else instead of waiting."""
+    waiting = {item.path for item in items
+               if set(E2E_FIXTURES) & set(getattr(item, "fixturenames", ()))}
+    items.sort(key=lambda item: item.path in waiting)  # stable: the order is kept otherwise
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the end-to-end runs the selected tests read, spread over the xdist workers."""
     if session.config.option.collectonly:
