@@ -305,9 +305,26 @@ def test_cmh_one_stratum_is_statsmodels_2x2(cells: tuple[int, int, int, int]) ->
     assert out["cmh_odds_ratio"] == pytest.approx(cells[0] * cells[3] / (cells[1] * cells[2]))
     low, high = two_by_two.oddsratio_confint(alpha=0.05)
     assert (out["cmh_or_ci_low"], out["cmh_or_ci_high"]) == pytest.approx((low, high))
-    test = StratifiedTable(array[:, :, None]).test_null_odds(correction=True)
+    # the continuity correction where the count is 1/2 or more from its expectation, as R's
+    # mantelhaen.test ((5, 5, 5, 5) is at the null: no correction, statistic 0, p 1)
+    excess = cells[0] - (cells[0] + cells[1]) * (cells[0] + cells[2]) / sum(cells)
+    test = StratifiedTable(array[:, :, None]).test_null_odds(correction=abs(excess) >= 0.5)
     assert out["cmh_statistic"] == pytest.approx(test.statistic)
     assert out["cmh_p"] == pytest.approx(test.pvalue)
+    if cells == (5, 5, 5, 5):
+        assert (out["cmh_statistic"], out["cmh_p"]) == (0.0, 1.0)
+
+
+def test_cmh_applies_no_correction_within_half_a_count_of_the_null() -> None:
+    # two strata whose excesses cancel (+1 and -1): at the null, so no correction, statistic 0
+    # and p 1 (statsmodels' correction alone would give 0.5^2 / variance)
+    strata = [(3, 1, 1, 3), (1, 3, 3, 1)]
+    out = cmh_association([table_scores(*cells) for cells in strata])
+    assert out["cmh_statistic"] == pytest.approx(0.0) and out["cmh_p"] == pytest.approx(1.0)
+    strata = [(4, 1, 1, 3)]  # excess 4 - 5 * 5 / 9 = 1.22: the correction applies
+    out = cmh_association([table_scores(*strata[0])])
+    variance = 5 * 4 * 5 * 4 / (9**2 * 8)
+    assert out["cmh_statistic"] == pytest.approx((abs(4 - 25 / 9) - 0.5) ** 2 / variance)
 
 
 def test_cmh_several_strata_are_the_mantel_haenszel_formulas() -> None:

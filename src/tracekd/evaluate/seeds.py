@@ -80,6 +80,17 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _mh_excess(tables: Sequence[np.ndarray]) -> float:
+    """The Mantel-Haenszel numerator: the summed count of each 2x2 stratum's top-left cell less
+    its expectation under independence (strata of one item or none carry no information)."""
+    excess = 0.0
+    for table in tables:
+        n = float(table.sum())
+        if n > 1:
+            excess += float(table[0, 0]) - float(table[0].sum()) * float(table[:, 0].sum()) / n
+    return excess
+
+
 def cmh_association(per_seed: Sequence[pl.DataFrame]) -> dict[str, Any]:
     """The trace-answer association over seeds: CMH common odds ratio and test.
 
@@ -87,7 +98,8 @@ def cmh_association(per_seed: Sequence[pl.DataFrame]) -> dict[str, Any]:
     ``trace_correct`` x ``answer_correct`` (null counts as False). Returns ``{"strata",
     "cmh_odds_ratio", "cmh_or_ci_low", "cmh_or_ci_high", "cmh_statistic", "cmh_p"}``; a value
     that is not finite (a stratum set with no discordant information: every trace wrong, say)
-    is None. statsmodels adds no continuity correction to the odds ratio; the test uses one.
+    is None. statsmodels adds no continuity correction to the odds ratio; the test uses one
+    where the summed count is at least 1/2 from its expectation.
     """
     tables = []
     for scores in per_seed:
@@ -107,7 +119,10 @@ def cmh_association(per_seed: Sequence[pl.DataFrame]) -> dict[str, Any]:
         if ratio is not None and ratio > 0:
             low, high = table.oddsratio_pooled_confint(alpha=1 - CI_LEVEL)
             out.update(cmh_or_ci_low=_finite(low), cmh_or_ci_high=_finite(high))
-        test = table.test_null_odds(correction=True)
+        # the continuity correction only where the count is at least 1/2 from its expectation
+        # (as R's mantelhaen.test): statsmodels always subtracts it, so a table at the null
+        # would get a statistic above 0 and a p below 1
+        test = table.test_null_odds(correction=abs(_mh_excess(tables)) >= 0.5)
     statistic = _finite(test.statistic)
     # no variance under the null (every trace wrong, say): statsmodels gives an infinite
     # statistic and p = 0, which would read as a strong association where none is measurable
