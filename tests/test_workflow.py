@@ -1,4 +1,5 @@
-"""End-to-end: the demo DAG at its smallest, run twice; plus dry-run plans of the paper's config."""
+"""End-to-end: the smallest demo, the corruption study at its smallest, and a repeat of the demo
+compared byte for byte (tests/conftest.py runs them); plus dry-run plans of the paper's config."""
 
 from __future__ import annotations
 
