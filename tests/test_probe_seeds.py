@@ -29,7 +29,7 @@ from tracekd.evaluate.probes import (
     replicate_probe_measures,
     run_probe_measures,
 )
-from tracekd.evaluate.seeds import INTERVAL_METHOD, t_interval
+from tracekd.evaluate.seeds import INTERVAL_METHOD, PERCENT, PERCENT_DIFF, t_interval
 from tracekd.report.probes import format_share, plot_probes, probes_latex
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,12 +94,13 @@ def test_pooled_rows_are_means_with_a_t_interval_over_seeds() -> None:
     for key, low, high in (("accuracy", "accuracy_ci_low", "accuracy_ci_high"),
                            ("change_rate", "change_ci_low", "change_ci_high"),
                            ("gain", "gain_ci_low", "gain_ci_high")):  # fmt: skip
-        mean, lo, hi = t_interval(seeds[key].to_list())
+        mean, lo, hi = t_interval(seeds[key].to_list(), bounds=PERCENT_DIFF if key == "gain" else PERCENT)
         assert (row[key], row[low], row[high]) == (round(mean, 2), round(lo, 2), round(hi, 2))
         assert row[low] <= row[key] <= row[high]
     # accuracies of the three seeds: 75, 100, 50 -> mean 75, t(0.975, 2) * 25 / sqrt(3)
     assert seeds["accuracy"].to_list() == [75.0, 100.0, 50.0] and row["accuracy"] == 75.0
-    assert row["accuracy_ci_high"] - row["accuracy"] == pytest.approx(4.302653 * 25 / 3**0.5, abs=0.01)
+    assert row["accuracy"] - row["accuracy_ci_low"] == pytest.approx(4.302653 * 25 / 3**0.5, abs=0.01)
+    assert row["accuracy_ci_high"] == 100.0  # 75 + 62.1, cut to the share's range
     assert row["free_accuracy"] == round(sum(seeds["free_accuracy"]) / 3, 2)
     assert row["n"] == 4 and row["n_free_trace_wrong"] == sum(seeds["n_free_trace_wrong"])
     assert row["n_boot"] is None and row["seed"] is None  # no bootstrap made these intervals

@@ -33,6 +33,8 @@ from statsmodels.stats.contingency_tables import StratifiedTable, Table2x2, mcne
 
 from tracekd.evaluate.seeds import (
     INTERVAL_METHOD,
+    PERCENT,
+    PERCENT_DIFF,
     beyond_seed_spread,
     cmh_association,
     paired_across_seeds,
@@ -172,13 +174,15 @@ def percent(values: Sequence[bool]) -> float:
     return 100.0 * sum(values) / len(values)
 
 
-def by_hand_interval(values: Sequence[float]) -> tuple[float, float, float]:
-    """The 95% Student t-interval of ``values`` computed from its formula."""
+def by_hand_interval(
+    values: Sequence[float], bounds: tuple[float, float] = (-math.inf, math.inf)
+) -> tuple[float, float, float]:
+    """The 95% Student t-interval of ``values`` computed from its formula, cut to ``bounds``."""
     k = len(values)
     mean = sum(values) / k
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (k - 1))
     half = student_t.ppf(0.975, k - 1) * sd / math.sqrt(k)
-    return mean, mean - half, mean + half
+    return mean, max(mean - half, bounds[0]), min(mean + half, bounds[1])
 
 
 def pooled_by_setting(pooled: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -434,7 +438,7 @@ def test_paired_across_seeds_by_hand() -> None:
     # per seed a - b in points: 60-20, 80-80, 60-20
     diffs = [percent(PAIRED_A[s]) - percent(PAIRED_B[s]) for s in SEEDS]
     assert diffs == [40.0, 0.0, 40.0]
-    mean, low, high = by_hand_interval(diffs)
+    mean, low, high = by_hand_interval(diffs, PERCENT_DIFF)
     assert out["seeds"] == 3
     assert out["diff"] == pytest.approx(mean)
     assert (out["diff_ci_low"], out["diff_ci_high"]) == pytest.approx((low, high))
@@ -486,7 +490,9 @@ def test_paired_across_seeds_sums_discordance_into_the_chi_square_test() -> None
     assert (out["b01"], out["b10"]) == (3, 27) and out["method"] == MCNEMAR_CHI2
     assert out["p"] == pytest.approx(chi2.sf((abs(27 - 3) - 1) ** 2 / 30, 1))
     assert out["diff"] == pytest.approx(100 * 8 / 15, abs=0.01)  # 93.33 - 40.0 per seed
-    assert out["diff_ci_low"] == pytest.approx(out["diff"]) and beyond_seed_spread(out) is True
+    # every seed gave the same difference: the interval has no width, so no spread to compare
+    assert out["diff_ci_low"] == pytest.approx(out["diff"]) == pytest.approx(out["diff_ci_high"])
+    assert beyond_seed_spread(out) is None
 
 
 def test_paired_across_seeds_reads_the_column_it_is_given() -> None:
@@ -547,6 +553,38 @@ def test_beyond_seed_spread_is_an_interval_that_excludes_zero(low: Any, high: An
 
 def test_beyond_seed_spread_of_a_comparison_without_an_interval() -> None:
     assert beyond_seed_spread({}) is None
+
+
+@pytest.mark.parametrize("diff", [-7.5, 0.0, 12.5])
+def test_beyond_seed_spread_of_a_zero_width_interval_is_undecided(diff: float) -> None:
+    # two seeds with the same difference: a point, not evidence the difference beats the spread
+    assert beyond_seed_spread({"diff": diff, "diff_ci_low": diff, "diff_ci_high": diff}) is None
+
+
+def test_t_interval_is_cut_to_the_metrics_range() -> None:
+    # two seeds, t(0.975, 1) = 12.7: 10 and 90 give 50 +- 508, cut to [0, 100]
+    assert t_interval([10.0, 90.0], bounds=PERCENT) == (50.0, 0.0, 100.0)
+    mean, low, high = t_interval([10.0, 90.0])
+    assert mean == 50.0 and low < -400 and high > 500  # no bounds: the formula's interval
+    assert t_interval([-90.0, 80.0], bounds=PERCENT_DIFF)[1:] == (-100.0, 100.0)
+    assert t_interval([42.0], bounds=PERCENT) == (42.0, None, None)
+    assert t_interval([], bounds=PERCENT) == (None, None, None)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.floats(0.0, 100.0), min_size=2, max_size=5))
+def test_a_cut_interval_stays_in_range_and_holds_the_mean(values: list[float]) -> None:
+    mean, low, high = t_interval(values, bounds=PERCENT)
+    assert 0.0 <= low <= mean + 1e-9 and mean - 1e-9 <= high <= 100.0
+    _, raw_low, raw_high = t_interval(values)
+    assert low == max(raw_low, 0.0) and high == min(raw_high, 100.0)
+
+
+def test_replicate_frame_of_an_empty_study_is_an_empty_frame() -> None:
+    frame = replicate_frame([], [])
+    assert frame.height == 0
+    assert set(POOLED_SCHEMA) <= set(frame.columns) and frame.schema["n_seeds"] == pl.Int64
+    assert frame.columns[:3] == ["dataset", "model", "setting"]
 
 
 # --------------------------------------------------------------------------- replicate_rows
@@ -622,7 +660,7 @@ def test_pooled_rows_are_means_with_t_intervals_over_seeds(study_rows) -> None:
         assert row["seed"] is None and row["n"] == N_ITEMS and row["n_seeds"] == len(SEEDS)
         assert (row["dataset"], row["model"]) == ("babi", "m1")
         accuracies = [percent(booleans[(setting, seed)][0]) for seed in SEEDS]
-        mean, low, high = by_hand_interval(accuracies)
+        mean, low, high = by_hand_interval(accuracies, PERCENT)
         assert row["answer_accuracy"] == pytest.approx(mean, abs=0.005)
         assert row["answer_accuracy_ci_low"] == pytest.approx(low, abs=0.005)
         assert row["answer_accuracy_ci_high"] == pytest.approx(high, abs=0.005)
@@ -633,7 +671,7 @@ def test_pooled_rows_are_means_with_t_intervals_over_seeds(study_rows) -> None:
             else:
                 assert row[key] == pytest.approx(round(sum(values) / len(values), 2))
         for metric in INTERVAL_METRICS:
-            mean, low, high = t_interval([r[metric] for r in mine])
+            mean, low, high = t_interval([r[metric] for r in mine], bounds=PERCENT)
             for value, got in ((mean, row[metric]), (low, row[f"{metric}_ci_low"]),
                                (high, row[f"{metric}_ci_high"])):  # fmt: skip
                 assert got == (None if value is None else round(value, 2))

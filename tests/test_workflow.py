@@ -371,7 +371,7 @@ def test_pooled_scores_are_the_seeds_scores_with_a_seed_column(study_run: Path) 
 @pytest.mark.slow
 def test_probes_run_on_every_seeds_run(study_run: Path) -> None:
     from tracekd.evaluate.probes import PROBES_SEEDS_SCHEMA
-    from tracekd.evaluate.seeds import t_interval
+    from tracekd.evaluate.seeds import PERCENT, t_interval
     from tracekd.traces.probes import PROBE_COLUMNS
 
     for setting in TRACE_SETTINGS:
@@ -399,7 +399,7 @@ def test_probes_run_on_every_seeds_run(study_run: Path) -> None:
     assert set(pooled["interval"]) == {"t-interval over seeds"}
     for row in pooled.iter_rows(named=True):
         seeds = per_seed.filter((pl.col("setting") == row["setting"]) & (pl.col("probe") == row["probe"]))
-        mean, low, high = t_interval(seeds["accuracy"].to_list())
+        mean, low, high = t_interval(seeds["accuracy"].to_list(), bounds=PERCENT)
         assert (row["accuracy"], row["accuracy_ci_low"], row["accuracy_ci_high"]) == (
             round(mean, 2), round(low, 2), round(high, 2))  # fmt: skip
     body = [line for line in (study_run / "tables" / "probes.tex").read_text().splitlines()

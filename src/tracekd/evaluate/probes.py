@@ -32,7 +32,7 @@ import polars as pl
 
 from tracekd.datasets import get_dataset
 from tracekd.evaluate.score import score_predictions
-from tracekd.evaluate.seeds import INTERVAL_METHOD, t_interval
+from tracekd.evaluate.seeds import INTERVAL_METHOD, PERCENT, PERCENT_DIFF, t_interval
 from tracekd.evaluate.stats import bootstrap_mean
 from tracekd.text import answer_items, contains_tokens, normalize
 from tracekd.traces.probes import MISLEADING, PROBE_COLUMNS, PROBES
@@ -248,7 +248,8 @@ def pool_probe_seeds(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         n_seeds=len(rows), interval=INTERVAL_METHOD,
     )  # fmt: skip
     for key, low, high in POOLED_SHARES:
-        mean, lo, hi = t_interval([r.get(key) for r in rows])
+        bounds = PERCENT_DIFF if key == "gain" else PERCENT  # gain: a difference of two shares
+        mean, lo, hi = t_interval([r.get(key) for r in rows], bounds=bounds)
         pooled.update({key: _rounded(mean), low: _rounded(lo), high: _rounded(hi)})
     for key in ("free_accuracy", "misled_free"):
         pooled[key] = _rounded(t_interval([r.get(key) for r in rows])[0])

@@ -56,11 +56,20 @@ def pool_seeds(frames: Sequence[pl.DataFrame], seeds: Sequence[int]) -> pl.DataF
     )
 
 
-def t_interval(values: Sequence[float | None]) -> tuple[float | None, float | None, float | None]:
+#: the range of a share in percent, and of a difference of two shares in percentage points
+PERCENT = (0.0, 100.0)
+PERCENT_DIFF = (-100.0, 100.0)
+
+
+def t_interval(
+    values: Sequence[float | None], *, bounds: tuple[float, float] | None = None
+) -> tuple[float | None, float | None, float | None]:
     """``(mean, low, high)`` of per-seed values: a 95% Student t-interval over the seeds.
 
     Missing values (None, NaN) are left out; with no value all three are None, and with one
     value the interval is ``(None, None)``: one seed says nothing about the seed-to-seed spread.
+    ``bounds`` clips the interval to the metric's range (:data:`PERCENT`, :data:`PERCENT_DIFF`):
+    with two seeds t(0.975, 1) is 12.7, and an accuracy's interval would reach below 0.
     """
     kept = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     if not kept:
@@ -68,11 +77,16 @@ def t_interval(values: Sequence[float | None]) -> tuple[float | None, float | No
     mean = float(np.mean(kept))
     if len(kept) < 2:
         return mean, None, None
+    if max(kept) - min(kept) <= 1e-9 * max(1.0, abs(mean)):  # equal values: no spread at all
+        return mean, mean, mean  # (exactly: std's rounding would give a sliver of width)
     from scipy.stats import t as student_t  # here: scipy.stats takes ~0.8 s to import
 
     half = float(student_t.ppf(0.5 + CI_LEVEL / 2, len(kept) - 1)) * float(np.std(kept, ddof=1))
     half /= math.sqrt(len(kept))
-    return mean, mean - half, mean + half
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, float(bounds[0])), min(high, float(bounds[1]))
+    return mean, low, high
 
 
 def _finite(value: Any) -> float | None:
@@ -148,7 +162,7 @@ def paired_across_seeds(
         test = mcnemar_between(a[seed], b[seed], column=column)
         diffs.append(test["a_accuracy"] - test["b_accuracy"] if test["n"] else None)
         b01, b10 = b01 + test["b01"], b10 + test["b10"]
-    mean, low, high = t_interval(diffs)
+    mean, low, high = t_interval(diffs, bounds=PERCENT_DIFF)
     out: dict[str, Any] = {
         "seeds": len(seeds), "diff": mean, "diff_ci_low": low, "diff_ci_high": high,
         "b01": b01, "b10": b10, "method": None, "p": None,
@@ -163,8 +177,12 @@ def paired_across_seeds(
 
 
 def beyond_seed_spread(comparison: Mapping[str, Any]) -> bool | None:
-    """Whether a difference's t-interval over seeds excludes 0 (None with under two seeds)."""
+    """Whether a difference's t-interval over seeds excludes 0.
+
+    None with under two seeds, and where the interval has no width: every seed gave the same
+    difference, so there is no spread to measure the difference against.
+    """
     low, high = comparison.get("diff_ci_low"), comparison.get("diff_ci_high")
-    if low is None or high is None:
+    if low is None or high is None or low == high:
         return None
     return low > 0 or high < 0

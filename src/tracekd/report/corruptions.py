@@ -18,6 +18,7 @@ import polars as pl
 
 from tracekd.evaluate.seeds import (
     INTERVAL_METHOD,
+    PERCENT,
     beyond_seed_spread,
     cmh_association,
     paired_across_seeds,
@@ -128,7 +129,7 @@ def replicate_rows(
             mean_row[key] = sum(r[key] for r in rows)
         mean_row["n_seeds"] = len(rows)
         for metric in INTERVAL_METRICS:
-            mean, low, high = t_interval([r.get(metric) for r in rows])
+            mean, low, high = t_interval([r.get(metric) for r in rows], bounds=PERCENT)
             mean_row[metric] = None if mean is None else round(mean, 2)
             mean_row[f"{metric}_ci_low"] = None if low is None else round(low, 2)
             mean_row[f"{metric}_ci_high"] = None if high is None else round(high, 2)
@@ -153,15 +154,19 @@ def replicate_frame(per_seed: Sequence[Mapping[str, Any]], pooled: Sequence[Mapp
     """Per-seed rows then, for each setting, its pooled row, in one frame (the tidy summary).
 
     Rows keep the order of their runs (each run's seeds, then its pooled row); the columns are
-    a per-seed row's, then ``POOLED_SCHEMA``'s.
+    a per-seed row's, then ``POOLED_SCHEMA``'s (with no rows, ``STATS_SCHEMA``'s then
+    ``POOLED_SCHEMA``'s: the empty frame of an empty study).
     """
-    columns = list(dict.fromkeys([*per_seed[0], *POOLED_SCHEMA]))
+    first = per_seed[0] if per_seed else STATS_SCHEMA
+    columns = list(dict.fromkeys([*first, *POOLED_SCHEMA]))
     rows = []
     for mean_row in pooled:
         key = (mean_row["dataset"], mean_row["model"], mean_row["setting"])
         rows += [r for r in per_seed if (r["dataset"], r["model"], r["setting"]) == key]
         rows.append(mean_row)
     schema = {c: POOLED_SCHEMA.get(c, STATS_SCHEMA.get(c)) for c in columns}
+    if not rows:
+        return pl.DataFrame(schema={c: t or pl.Null for c, t in schema.items()})
     frame = pl.DataFrame([{c: r.get(c) for c in columns} for r in rows], infer_schema_length=None)
     return frame.with_columns(pl.col(c).cast(t) for c, t in schema.items() if t is not None)
 
