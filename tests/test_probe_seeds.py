@@ -91,10 +91,10 @@ def test_pooled_rows_are_means_with_a_t_interval_over_seeds() -> None:
     seeds = table.filter((pl.col("setting") == "correct") & (pl.col("probe") == "gold") & pl.col("seed").is_not_null())
     pooled = table.filter((pl.col("setting") == "correct") & (pl.col("probe") == "gold") & pl.col("seed").is_null())
     row = pooled.row(0, named=True)
-    for key, low, high in (("accuracy", "accuracy_ci_low", "accuracy_ci_high"),
-                           ("change_rate", "change_ci_low", "change_ci_high"),
-                           ("gain", "gain_ci_low", "gain_ci_high")):  # fmt: skip
-        mean, lo, hi = t_interval(seeds[key].to_list(), bounds=PERCENT_DIFF if key == "gain" else PERCENT)
+    for key, low, high, bounds in (("accuracy", "accuracy_ci_low", "accuracy_ci_high", PERCENT),
+                                   ("change_rate", "change_ci_low", "change_ci_high", PERCENT),
+                                   ("gain", "gain_ci_low", "gain_ci_high", PERCENT_DIFF)):  # fmt: skip
+        mean, lo, hi = t_interval(seeds[key].to_list(), bounds=bounds)
         assert (row[key], row[low], row[high]) == (round(mean, 2), round(lo, 2), round(hi, 2))
         assert row[low] <= row[key] <= row[high]
     # accuracies of the three seeds: 75, 100, 50 -> mean 75, t(0.975, 2) * 25 / sqrt(3)

@@ -212,12 +212,13 @@ PROBES_SEEDS_SCHEMA: dict[str, Any] = {
     "interval": pl.String,
 }
 
-#: the shares a pooled row gives as their mean with a t-interval over seeds (value, low, high)
+#: the shares a pooled row gives as their mean with a t-interval over seeds (value, low, high,
+#: the range the interval is cut to: gain is a difference of two shares)
 POOLED_SHARES = (
-    ("accuracy", "accuracy_ci_low", "accuracy_ci_high"),
-    ("change_rate", "change_ci_low", "change_ci_high"),
-    ("gain", "gain_ci_low", "gain_ci_high"),
-    ("misled", "misled_ci_low", "misled_ci_high"),
+    ("accuracy", "accuracy_ci_low", "accuracy_ci_high", PERCENT),
+    ("change_rate", "change_ci_low", "change_ci_high", PERCENT),
+    ("gain", "gain_ci_low", "gain_ci_high", PERCENT_DIFF),
+    ("misled", "misled_ci_low", "misled_ci_high", PERCENT),
 )
 
 
@@ -247,8 +248,7 @@ def pool_probe_seeds(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         probe=first["probe"], n=first["n"], misled_decidable=first["misled_decidable"],
         n_seeds=len(rows), interval=INTERVAL_METHOD,
     )  # fmt: skip
-    for key, low, high in POOLED_SHARES:
-        bounds = PERCENT_DIFF if key == "gain" else PERCENT  # gain: a difference of two shares
+    for key, low, high, bounds in POOLED_SHARES:
         mean, lo, hi = t_interval([r.get(key) for r in rows], bounds=bounds)
         pooled.update({key: _rounded(mean), low: _rounded(lo), high: _rounded(hi)})
     for key in ("free_accuracy", "misled_free"):
