@@ -103,7 +103,9 @@ def build_random_model(name: str, work: Path, texts: list[str], *, cpu: bool, to
     return out
 
 
-def authors_recipe(base: Path, texts: list[str], work: Path, steps: int, *, cpu: bool) -> dict[str, Any]:
+def authors_recipe(
+    base: Path, texts: list[str], work: Path, steps: int, *, cpu: bool, max_length: int = PAPER["max_length"]
+) -> dict[str, Any]:
     """(a): the authors' training script's settings, through SFTTrainer on a text dataset."""
     import torch
     from datasets import Dataset
@@ -126,7 +128,7 @@ def authors_recipe(base: Path, texts: list[str], work: Path, steps: int, *, cpu:
         output_dir=str(work / "authors-ckpt"), per_device_train_batch_size=4, gradient_accumulation_steps=4,
         learning_rate=2e-4, logging_steps=1, max_steps=steps, report_to="none", save_strategy="no",
         bf16=not cpu, optim="adamw_torch" if cpu else "paged_adamw_8bit", lr_scheduler_type="cosine",
-        warmup_steps=0.1, gradient_checkpointing=not cpu, max_length=1024, use_cpu=cpu, seed=0,
+        warmup_steps=0.1, gradient_checkpointing=not cpu, max_length=max_length, use_cpu=cpu, seed=0,
         dataset_text_field="text",
     )  # fmt: skip
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, bias="none", task_type="CAUSAL_LM",
@@ -155,11 +157,11 @@ def authors_recipe(base: Path, texts: list[str], work: Path, steps: int, *, cpu:
 
 
 def our_recipe(base: Path, prompts: list[str], completions: list[str], work: Path, steps: int,
-               *, fast: bool, cpu: bool, tag: str) -> dict[str, Any]:  # fmt: skip
+               *, fast: bool, cpu: bool, tag: str, max_length: int = PAPER["max_length"]) -> dict[str, Any]:  # fmt: skip
     """(b) or (c): :func:`tracekd.model.train.train_model` with ``training.fast`` off or on."""
     from tracekd.model import gpu
 
-    spec = TrainSpec(**{**PAPER, "max_steps": steps, "fast": fast, "bf16": not cpu})
+    spec = TrainSpec(**{**PAPER, "max_steps": steps, "fast": fast, "bf16": not cpu, "max_length": max_length})
     started = time.perf_counter()
     metrics = train_model(
         base=str(base), prompts=prompts, completions=completions, fmt=ChatFormat(SYSTEM), spec=spec,
@@ -197,9 +199,12 @@ def bench_model(name: str, work: Path, args: argparse.Namespace) -> dict[str, An
                for t in chat_texts(tokenizer, prompts, completions, fmt)]  # fmt: skip
     steps = args.examples // 16  # one epoch: every recipe trains on every example once
     train = {
-        "authors": authors_recipe(base, chat_texts(tokenizer, prompts, completions, fmt), work, steps, cpu=args.cpu),
-        "exact": our_recipe(base, prompts, completions, work, steps, fast=False, cpu=args.cpu, tag="exact"),
-        "fast": our_recipe(base, prompts, completions, work, steps, fast=True, cpu=args.cpu, tag="fast"),
+        "authors": authors_recipe(base, chat_texts(tokenizer, prompts, completions, fmt), work, steps,
+                                  cpu=args.cpu, max_length=args.max_length),
+        "exact": our_recipe(base, prompts, completions, work, steps, fast=False, cpu=args.cpu, tag="exact",
+                            max_length=args.max_length),
+        "fast": our_recipe(base, prompts, completions, work, steps, fast=True, cpu=args.cpu, tag="fast",
+                           max_length=args.max_length),
     }
 
     def ratio(a: str, b: str) -> float | None:
@@ -208,7 +213,8 @@ def bench_model(name: str, work: Path, args: argparse.Namespace) -> dict[str, An
 
     report: dict[str, Any] = {
         "examples": {"count": args.examples, "tokens_mean": round(sum(lengths) / len(lengths), 1),
-                     "tokens_max": max(lengths), "over_1024": sum(n > 1024 for n in lengths)},
+                     "tokens_max": max(lengths), "max_length": args.max_length,
+                     "over_max_length": sum(n > args.max_length for n in lengths)},
         "train": train,
         "train_ratios": {"fast_over_authors": ratio("fast", "authors"), "exact_over_authors": ratio("exact", "authors"),
                          "fast_over_exact": ratio("fast", "exact")},
@@ -238,6 +244,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--gen-single", type=int, default=None, help="of those, generated one at a time")
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--tokenizer-vocab", type=int, default=8000)
+    parser.add_argument("--max-length", type=int, default=PAPER["max_length"],
+                        help="tokens an example is cut to, in every recipe (default: the paper's "
+                        "%(default)s; lower only to exercise the script quickly)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args(argv)
     import torch

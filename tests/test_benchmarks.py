@@ -47,12 +47,15 @@ def test_gpu_bench_cpu_mode(tmp_path: Path) -> None:
     """The whole GPU benchmark on one tiny architecture: three recipes, both generation paths."""
     report = _load("gpu_bench").main(
         ["--cpu", "--small", "--models", "qwen", "--examples", "16", "--gen-prompts", "4",
-         "--gen-single", "2", "--max-new-tokens", "4", "--out", str(tmp_path)]  # fmt: skip
+         "--gen-single", "2", "--max-new-tokens", "4", "--max-length", "512", "--out", str(tmp_path)]  # fmt: skip
     )
     written = list(tmp_path.glob("gpu_bench-cpu-mode_*.json"))
     assert len(written) == 1 and json.loads(written[0].read_text()) == json.loads(json.dumps(report))
     assert report["mode"] == "cpu" and report["versions"]["torch"]
     qwen = report["models"]["qwen"]
+    # every recipe cut its examples to --max-length (real-length examples run past 512 tokens)
+    assert qwen["examples"]["max_length"] == 512 and qwen["examples"]["over_max_length"] > 0
+    assert qwen["examples"]["tokens_max"] > 512
     train = qwen["train"]
     assert set(train) == {"authors", "exact", "fast"}
     assert train["exact"]["recipe"]["fast"] is False and train["fast"]["recipe"]["fast"] is True
