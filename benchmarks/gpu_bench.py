@@ -104,7 +104,7 @@ def build_random_model(name: str, work: Path, texts: list[str], *, cpu: bool, to
 
 
 def authors_recipe(
-    base: Path, texts: list[str], work: Path, steps: int, *, cpu: bool, max_length: int = PAPER["max_length"]
+    base: Path, texts: list[str], work: Path, steps: int, *, cpu: bool, max_length: int
 ) -> dict[str, Any]:
     """(a): the authors' training script's settings, through SFTTrainer on a text dataset."""
     import torch
@@ -157,7 +157,7 @@ def authors_recipe(
 
 
 def our_recipe(base: Path, prompts: list[str], completions: list[str], work: Path, steps: int,
-               *, fast: bool, cpu: bool, tag: str, max_length: int = PAPER["max_length"]) -> dict[str, Any]:  # fmt: skip
+               *, fast: bool, cpu: bool, tag: str, max_length: int) -> dict[str, Any]:  # fmt: skip
     """(b) or (c): :func:`tracekd.model.train.train_model` with ``training.fast`` off or on."""
     from tracekd.model import gpu
 

@@ -53,10 +53,10 @@ def test_gpu_bench_cpu_mode(tmp_path: Path) -> None:
     assert len(written) == 1 and json.loads(written[0].read_text()) == json.loads(json.dumps(report))
     assert report["mode"] == "cpu" and report["versions"]["torch"]
     qwen = report["models"]["qwen"]
-    # every recipe cut its examples to --max-length (real-length examples run past 512 tokens)
+    # some real-length examples run past --max-length, and no recipe trained on more than it allows
     assert qwen["examples"]["max_length"] == 512 and qwen["examples"]["over_max_length"] > 0
-    assert qwen["examples"]["tokens_max"] > 512
     train = qwen["train"]
+    assert all(r["tokens_trained"] <= 16 * 512 for r in train.values() if r["tokens_trained"])
     assert set(train) == {"authors", "exact", "fast"}
     assert train["exact"]["recipe"]["fast"] is False and train["fast"]["recipe"]["fast"] is True
     assert (train["fast"]["recipe"]["per_device_batch_size"], train["exact"]["recipe"]["per_device_batch_size"]) == (16, 4)
